@@ -1,0 +1,182 @@
+"""Which files the v1 API needs: every document, marker and default of the site.
+
+This decides *what* is published (privacy, `library/` short names, layers);
+`paths` decides *where*, `v1_json` decides the bytes, the writer writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator import paths
+from generator.emit import v1_json
+from generator.model import Image, Registry, Repository
+from generator.report import Report
+from generator.sources.v1_layout import LIBRARY
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file of the site: bytes to write, or a storage file to link."""
+
+    relpath: str
+    data: bytes | None = None
+    source: Path | None = None
+    origin: str = ""
+    """What produced it, for problems ("repository acme/web", "image <id>")."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a build publishes once privacy is applied."""
+
+    repositories: tuple[Repository, ...]
+    images: tuple[Image, ...]
+
+
+def select(registry: Registry, include_private: bool) -> Selection:
+    """Drop private repositories, and images reachable only from them, unless asked not to.
+
+    Images no repository reaches (left by a deleted repository) stay
+    published, as 0.9.1 still served them.
+    """
+    if include_private:
+        return Selection(registry.repositories, registry.images)
+    public = _reachable(registry, (r for r in registry.repositories if not r.private))
+    private = _reachable(registry, (r for r in registry.repositories if r.private))
+    hidden = private - public
+    return Selection(
+        tuple(r for r in registry.repositories if not r.private),
+        tuple(i for i in registry.images if i.id not in hidden),
+    )
+
+
+def _reachable(registry: Registry, repositories: Iterable[Repository]) -> set[str]:
+    seen: set[str] = set()
+    for repository in repositories:
+        for image_id in repository.image_ids():
+            while image_id and image_id not in seen:
+                seen.add(image_id)
+                image = registry.image(image_id)
+                if image is None:
+                    break
+                for ancestor in image.ancestry or ():
+                    seen.add(ancestor)
+                image_id = image.parent or ""
+    return seen
+
+
+def site_outputs(selection: Selection, include_layers: bool, report: Report) -> Iterator[Output]:
+    """Every v1 file of the site, in a fixed order."""
+    yield from _service_outputs(selection)
+    for repository in selection.repositories:
+        if repository.is_directory:
+            for name in _names(repository):
+                yield from _repository_outputs(repository, name, report)
+    for image in selection.images:
+        yield from _image_outputs(image, include_layers)
+
+
+def _service_outputs(selection: Selection) -> Iterator[Output]:
+    origin = "service"
+    yield Output(paths.file_for_url(""), v1_json.ROOT, origin=origin)
+    yield Output(paths.file_for_url("_ping"), v1_json.PING, origin=origin)
+    yield Output(paths.file_for_url("v1/_ping"), v1_json.PING, origin=origin)
+    names = [r.full_name for r in selection.repositories]
+    yield Output(paths.file_for_url("v1/search"), v1_json.search_all(names), origin=origin)
+    defaults = paths.DEFAULTS_DIR
+    yield Output(f"{defaults}/repository-json.json", v1_json.DEFAULT_METADATA, origin=origin)
+    yield Output(f"{defaults}/properties.json", v1_json.PUBLIC, origin=origin)
+    errors = paths.ERRORS_DIR
+    for name, body in _ERROR_FILES.items():
+        yield Output(f"{errors}/{name}", body, origin=origin)
+
+
+_ERROR_FILES = {
+    "repository-not-found.json": v1_json.REPOSITORY_NOT_FOUND,
+    "tag-not-found.json": v1_json.TAG_NOT_FOUND,
+    "images-not-found.json": v1_json.IMAGES_NOT_FOUND,
+    "image-not-found.json": v1_json.IMAGE_NOT_FOUND,
+    "image-in-progress.json": v1_json.IMAGE_IN_PROGRESS,
+    "not-found.html": v1_json.NOT_FOUND_HTML,
+    "empty-layer": b"",
+}
+"""Fixed error bodies nginx serves with `error_page`; `sitegen serve` uses v1_json directly."""
+
+
+def _names(repository: Repository) -> tuple[str, ...]:
+    """`ns/repo`, and for `library/` also the short name 0.9.1 maps to it."""
+    if repository.namespace == LIBRARY:
+        return (repository.full_name, repository.name)
+    return (repository.full_name,)
+
+
+def _repository_outputs(repository: Repository, name: str, report: Report) -> Iterator[Output]:
+    origin = f"repository {name}"
+    url = paths.repository_url
+    if repository.has_entries:  # an empty directory answers `tags` with 404
+        yield Output(paths.file_for_url(url(name, "tags")), v1_json.tags(repository), origin=origin)
+    for tag in repository.tags:
+        tag_origin = f"{origin} tag {tag.name}"
+        yield Output(
+            paths.file_for_url(url(name, "tags", tag.name)), v1_json.tag(tag), origin=tag_origin
+        )
+        body = _metadata(tag.metadata, f"{repository.full_name} tag{tag.name}_json", report)
+        yield Output(
+            paths.file_for_url(url(name, "tags", tag.name, "json")), body, origin=tag_origin
+        )
+    body = _metadata(repository.metadata, f"{repository.full_name}/json", report)
+    yield Output(paths.file_for_url(url(name, "json")), body, origin=origin)
+    yield Output(
+        paths.file_for_url(url(name, "properties")), v1_json.properties(repository), origin=origin
+    )
+    if repository.index_images is not None:
+        yield Output(
+            paths.file_for_url(url(name, "images")), repository.index_images, origin=origin
+        )
+
+
+def _metadata(raw: bytes | None, where: str, report: Report) -> bytes:
+    try:
+        return v1_json.metadata(raw)
+    except ValueError as exc:
+        report.problem(
+            f"repositories/{where}", f"corrupt JSON ({exc}); the default object is served"
+        )
+        return v1_json.DEFAULT_METADATA
+
+
+def _image_outputs(image: Image, include_layers: bool) -> Iterator[Output]:
+    origin = f"image {image.id}"
+    meta = paths.image_meta
+    if image.in_progress:
+        yield Output(meta(image.id, "inprogress"), b"", origin=origin)
+        return
+    if image.json is not None:
+        yield Output(paths.image_url(image.id, "json"), image.json, origin=origin)
+        yield Output(meta(image.id, "headers.json"), _json_headers(image), origin=origin)
+    if image.ancestry is not None:
+        yield Output(paths.image_url(image.id, "ancestry"), v1_json.ancestry(image), origin=origin)
+    if image.files is not None:
+        yield Output(paths.image_url(image.id, "files"), image.files, origin=origin)
+    elif image.files_unsupported:
+        yield Output(meta(image.id, "files.400"), b"", origin=origin)
+    if include_layers and image.layer_path is not None:
+        if image.layer_size == 0:
+            # 0.9.1 answers a zero-length layer with 416; a static file would be a 200.
+            yield Output(meta(image.id, "layer.416"), b"", origin=origin)
+        else:
+            yield Output(paths.image_url(image.id, "layer"), source=image.layer_path, origin=origin)
+
+
+def _json_headers(image: Image) -> bytes:
+    """Headers 0.9.1 derived from storage for `/json`, for `sitegen serve` to send."""
+    headers: dict[str, object] = {}
+    if image.layer_size is not None:
+        headers["X-Docker-Size"] = str(image.layer_size)
+    if image.checksums:
+        headers["X-Docker-Checksum-Payload"] = list(image.checksums)
+    return json.dumps(headers, sort_keys=True).encode()

@@ -1,0 +1,439 @@
+"""The search index: built once per build, answering `GET /v1/search?q=` like 0.9.1, and better.
+
+**Which Whoosh.** Three packages install the same `import whoosh`. We require
+`whoosh3` (3.54+): a drop-in fork with the 2.7 API and index format, no
+runtime dependencies, no SyntaxWarnings on 3.11-3.14 (our tests run with
+warnings as errors), and the fastest of the format-compatible builds
+measured in `../shared/reference/anchors.md` section 5. `whoosh` 2.7.4 is
+dead and warns on 3.12; `whoosh-reloaded` 2.7.5 is unmaintained since 2025
+but works. If whoosh3 goes away, the fallback is one requirement line:
+`whoosh-reloaded==2.7.5` instead of `whoosh3` (same API, same index files).
+This is the only module that imports whoosh; only the 2.7 public API is used.
+
+**Semantics** (issue 3; 0.9.1's backend is `v1-api.md` section 3):
+
+- *The original's set.* 0.9.1 ran `name LIKE '%q%' OR description LIKE '%q%'`
+  on SQLite: ASCII-case-insensitive, `%` = any run, `_` = any one character,
+  nothing escaped. `LikePattern` reproduces it. For a q of one word this is
+  the whole answer. It is a scan of names kept in memory (about 1 ms per
+  20,000 names), not a Whoosh query: a leading-wildcard Whoosh query costs
+  0.6-0.9 s at 100k documents where the scan costs 5 ms (anchors.md).
+- *Several words* add every repository where each word matches, as a whole
+  word or a word prefix, a word of the name, description, tag names or
+  label keys/values (`base img` finds `test/base-img`). Words are runs of
+  letters and digits, lower-cased; a query word like `web-server` needs both
+  `web` and `server`. This part is Whoosh: prefix queries over
+  pre-tokenised, position-less (`Existence`) fields, collected unscored.
+- *`tag:x` / `label:x` words* (any number of words) add repositories with a
+  tag name, or a label `key=value`, starting with `x` (case-insensitive).
+- *Order.* Exact name (full `ns/repo` or the repository part), then name
+  prefix, then name substring (or all words in the name), then other fields;
+  ties in walk order: (namespace, repository) by code point, which is the
+  order of the recorded 0.9.1 answers. An empty or missing q lists
+  everything in that order, so `/v1/search` is byte-identical to the oracle.
+- *Descriptions* are `null` for v1 (0.9.1's fresh-database answer).
+- *Pagination.* `n`/`page` are ignored, as in 0.9.1, unless `paginate`:
+  then Docker Hub style, `n` = page size 1..100 (default 25), `page` >= 1
+  (default 1), and `num_pages`, `page`, `page_size` join the body.
+
+**Hostile queries.** Query syntax is never parsed: queries are built as
+objects, so `*?()[]{}:"~^\\` and `AND`/`OR`/`NOT` are plain text. q is cut
+to `MAX_QUERY_CHARS` (1024) characters before anything else and the answer's
+`query` echoes the cut text, so a client sees what was searched (0.9.1 had
+no limit; the oracle's longest q has 300). At most `MAX_TERMS` (32) distinct
+word terms are used for word matching (a longer q matches on its first 32,
+which can only add results); terms implied by another (`re` by `redis`)
+are dropped first. LIKE patterns compile to one regex of atomic groups
+(`(?>.*?seg)`), which cannot backtrack, so a match is linear in the name
+length whatever the `%`/`_` mix. Measured worst cases stay under 100 ms per
+request at 20,000 repositories (tests/test_index.py asserts < 1 s).
+
+**Files.** `build_index` writes a fresh Whoosh index into a directory of the
+staging tree, so it is swapped in with the site; `SearchIndex.open` reads
+it once per server process (names and descriptions are then in memory).
+The Whoosh segment file names are random, so the index directory is not
+byte-identical between two builds; its answers are.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from whoosh import fields, index, query
+
+from generator.emit.v1_json import encode
+from generator.model import Registry, Repository
+
+MAX_QUERY_CHARS = 1024
+"""q is cut to this many characters; the answer echoes the cut q."""
+MAX_TERMS = 32
+"""At most this many distinct word/tag/label terms are matched (a superset beyond)."""
+LABEL_TOKEN_CHARS = 200
+"""A label is indexed as `key=value`, lower-cased and cut to this length."""
+DEFAULT_PAGE_SIZE = 25
+MAX_PAGE_SIZE = 100
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_WORD = re.compile(r"[^\W_]+")
+_WORD_FIELDS = ("namespace", "repository", "description", "tagwords", "labelwords")
+_TERM_FIELDS = {"word": _WORD_FIELDS, "tag": ("tag",), "label": ("label",)}
+
+
+def fold(text: str) -> str:
+    """SQLite's LIKE case folding: ASCII letters only (`É` stays `É`)."""
+    return text.translate(_ASCII_LOWER)
+
+
+def words(text: str) -> list[str]:
+    """Runs of letters and digits, lower-cased: `Base-Img_2` -> `base`, `img`, `2`."""
+    return _WORD.findall(text.lower())
+
+
+def label_token(key: str, value: str) -> str:
+    """One label as one searchable token: `key=value`, lower-cased, one line, cut."""
+    return _label_text(f"{key}={value}")
+
+
+def _label_text(text: str) -> str:
+    return " ".join(text.lower().split())[:LABEL_TOKEN_CHARS]
+
+
+# --- the documents ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Document:
+    """What search knows of one repository (shared with the client-side index)."""
+
+    name: str
+    namespace: str
+    repository: str
+    description: str | None
+    tags: tuple[str, ...]
+    """Tag names, lower-cased."""
+    labels: tuple[str, ...]
+    """`label_token`s of the labels of every tagged image."""
+    words: tuple[str, ...]
+    """Every word of the name, description, tags and label keys and values."""
+
+
+def documents(repositories: Iterable[Repository], registry: Registry) -> list[Document]:
+    """One `Document` per repository, in walk order: (namespace, repository) by code point."""
+    docs = []
+    for repo in sorted(repositories, key=lambda r: (r.namespace, r.name)):
+        labels: dict[str, str] = {}
+        for tag in repo.tags:
+            image = registry.image(tag.image_id)
+            if image is not None:
+                labels.update(image.labels)
+        tags = tuple(sorted({t.name.lower() for t in repo.tags}))
+        found = [*words(repo.namespace), *words(repo.name), *words(repo.description or "")]
+        for tag in tags:
+            found += words(tag)
+        for key, value in labels.items():
+            found += words(key) + words(value)
+        docs.append(
+            Document(
+                name=repo.full_name,
+                namespace=repo.namespace,
+                repository=repo.name,
+                description=repo.description,
+                tags=tags,
+                labels=tuple(sorted({label_token(k, v) for k, v in labels.items()})),
+                words=tuple(dict.fromkeys(found)),
+            )
+        )
+    return docs
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+class LikePattern:
+    """SQL `LIKE` with SQLite's rules, on ASCII-folded text; nothing is escaped.
+
+    `matches` is 0.9.1's `LIKE '%q%'`; `is_prefix` is `LIKE 'q%'` and
+    `is_full` is `LIKE 'q'` (for ranking). Each compiles to one regex of
+    atomic groups: a segment between `%`s is matched at its leftmost place and
+    never revisited, which is exact for LIKE and linear in the text length.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = fold(pattern)
+        self.literal = not any(c in self.pattern for c in "%_")
+        self.min_length = len(self.pattern) - self.pattern.count("%")
+        pieces = re.split("[%_]", self.pattern)
+        self.longest_piece = max(pieces, key=len)
+        """A substring every match contains: a cheap filter before the regex."""
+        first, *rest = [_segment_regex(s) for s in self.pattern.split("%")]
+        self._any = re.compile("".join(f"(?>.*?{s})" for s in (first, *rest) if s), re.S)
+        self._prefix = re.compile(first + "".join(f"(?>.*?{s})" for s in rest if s), re.S)
+        middle = "".join(f"(?>.*?{s})" for s in rest[:-1] if s)
+        self._full = re.compile(first + (f"{middle}.*{rest[-1]}" if rest else "") + r"\Z", re.S)
+
+    def matches(self, text: str) -> bool:
+        """`text LIKE '%pattern%'` (`text` already folded)."""
+        if self.literal:
+            return self.pattern in text
+        return (
+            len(text) >= self.min_length
+            and self.longest_piece in text
+            and self._any.match(text) is not None
+        )
+
+    def is_prefix(self, text: str) -> bool:
+        """`text LIKE 'pattern%'`."""
+        if self.literal:
+            return text.startswith(self.pattern)
+        return self._prefix.match(text) is not None
+
+    def is_full(self, text: str) -> bool:
+        """`text LIKE 'pattern'`."""
+        if self.literal:
+            return text == self.pattern
+        return self._full.match(text) is not None
+
+
+def _segment_regex(segment: str) -> str:
+    return "".join("." if c == "_" else re.escape(c) for c in segment)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One q, cut and parsed. `terms` is empty when only the LIKE part applies."""
+
+    text: str
+    like: LikePattern
+    terms: tuple[tuple[str, str], ...]
+    """(kind, prefix) with kind `word`, `tag` or `label`; all must match."""
+    word_part: bool
+    """True when q has several words or a `tag:`/`label:` word."""
+
+    @classmethod
+    def parse(cls, q: str) -> Query:
+        text = q[:MAX_QUERY_CHARS]
+        parts = text.split()
+        terms: list[tuple[str, str]] = []
+        fielded = False
+        for part in parts:
+            head, sep, value = part.partition(":")
+            kind = head.lower() if sep else ""
+            if kind in ("tag", "label"):
+                fielded = True
+                value = value.lower() if kind == "tag" else _label_text(value)
+                if value and _encodable(value):
+                    terms.append((kind, value))
+            else:
+                terms += [("word", w) for w in words(part) if _encodable(w)]
+        word_part = fielded or len(parts) > 1
+        kept = _prune(terms)[:MAX_TERMS] if word_part else ()
+        return cls(text, LikePattern(text), kept, word_part)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from a hostile URL
+        return False
+    return True
+
+
+def _prune(terms: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """Drop duplicates and terms implied by a longer one of the same kind (`re` by `redis`)."""
+    unique = list(dict.fromkeys(terms))
+    return tuple(
+        (kind, value)
+        for kind, value in unique
+        if not any(k == kind and v != value and v.startswith(value) for k, v in unique)
+    )
+
+
+def name_satisfies(name: str, terms: Sequence[tuple[str, str]]) -> bool:
+    """Whether the name's own words satisfy every term (ranks such hits as name matches)."""
+    own = words(name)
+    return all(kind == "word" and any(w.startswith(value) for w in own) for kind, value in terms)
+
+
+def rank_tier(like: LikePattern, folded_name: str, folded_repository: str) -> int:
+    """0 exact name, 1 name prefix, 2 name substring, 3 no name match."""
+    if like.is_full(folded_name) or like.is_full(folded_repository):
+        return 0
+    if like.is_prefix(folded_name) or like.is_prefix(folded_repository):
+        return 1
+    if like.matches(folded_name):
+        return 2
+    return 3
+
+
+def search_body(
+    q: str, names: Sequence[str], descriptions: Sequence[str | None], order: Sequence[int],
+    *, n: str | None, page: str | None, paginate: bool,
+) -> bytes:
+    """The 0.9.1 body for the ranked positions `order` (Docker Hub fields if `paginate`)."""
+    results = [{"description": descriptions[i], "name": names[i]} for i in order]
+    if not paginate:
+        return encode({"num_results": len(results), "query": q, "results": results})
+    size = min(max(_int(n, DEFAULT_PAGE_SIZE), 1), MAX_PAGE_SIZE)
+    number = max(_int(page, 1), 1)
+    start = (number - 1) * size
+    return encode({
+        "num_pages": max(1, math.ceil(len(results) / size)),
+        "num_results": len(results),
+        "page": number,
+        "page_size": size,
+        "query": q,
+        "results": results[start:start + size],
+    })
+
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text is not None and len(text) < 10 else default
+    except ValueError:
+        return default
+
+
+# --- building --------------------------------------------------------------------------------
+
+
+def _schema() -> fields.Schema:
+    # Values are pre-tokenised in Python (the same tokens as the client-side
+    # index) and joined by newlines; IDLIST indexes one term per line, with
+    # the Existence format: no frequencies, no positions.
+    def terms() -> fields.IDLIST:
+        return fields.IDLIST(expression=re.compile(r"[^\n]+"))
+
+    return fields.Schema(
+        name=fields.ID(stored=True),
+        desc=fields.STORED(),
+        namespace=terms(),
+        repository=terms(),
+        description=terms(),
+        tag=terms(),
+        tagwords=terms(),
+        label=terms(),
+        labelwords=terms(),
+    )
+
+
+def build_index(repositories: Sequence[Repository], registry: Registry, directory: Path) -> None:
+    """Write the index into `directory` (created; inside the build's staging tree).
+
+    `repositories` is already filtered (private ones removed unless
+    include_private); it includes entries that are not real repositories
+    (empty dirs, stray files) because 0.9.1's search lists every entry under
+    `repositories/<ns>/`. Documents are added in walk order, so a document
+    number is a rank position.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    ix = index.create_in(str(directory), _schema())
+    writer = ix.writer(limitmb=256)
+    try:
+        for doc in documents(repositories, registry):
+            tag_words = [w for t in doc.tags for w in words(t)]
+            label_words = [w for t in doc.labels for w in words(t)]
+            values = {
+                "namespace": words(doc.namespace),
+                "repository": words(doc.repository),
+                "description": words(doc.description or ""),
+                "tag": doc.tags,
+                "tagwords": tag_words,
+                "label": doc.labels,
+                "labelwords": label_words,
+            }
+            writer.add_document(
+                name=doc.name,
+                desc=doc.description,
+                **{k: "\n".join(dict.fromkeys(v)) for k, v in values.items() if v},
+            )
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+
+
+# --- searching -------------------------------------------------------------------------------
+
+
+class SearchIndex:
+    """An opened index: names in memory for the LIKE scan, Whoosh for word terms."""
+
+    def __init__(self, ix: index.Index) -> None:
+        self._ix = ix
+        self._searcher = ix.searcher()
+        self._lock = threading.Lock()  # one Whoosh searcher, shared by server threads
+        stored = [
+            (fields_["name"], fields_.get("desc"), docnum)
+            for docnum, fields_ in self._searcher.reader().iter_docs()
+        ]
+        stored.sort(key=lambda s: tuple(s[0].split("/", 1)))
+        self.names = [name for name, _, _ in stored]
+        self.descriptions: list[str | None] = [desc for _, desc, _ in stored]
+        self._position = {docnum: i for i, (_, _, docnum) in enumerate(stored)}
+        self._folded = [fold(name) for name in self.names]
+        self._folded_repos = [f.split("/", 1)[-1] for f in self._folded]
+        self._folded_descs = [(i, fold(d)) for i, d in enumerate(self.descriptions) if d]
+
+    @classmethod
+    def open(cls, directory: Path) -> SearchIndex:
+        """Open once per server process; each query is then cheap."""
+        return cls(index.open_dir(str(directory)))
+
+    def close(self) -> None:
+        self._searcher.close()
+        self._ix.close()
+
+    def __enter__(self) -> SearchIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def search(
+        self, q: str, *, n: str | None = None, page: str | None = None, paginate: bool = False
+    ) -> bytes:
+        """The exact 0.9.1 body for GET /v1/search?q=...: `{"num_results", "query", "results"}`.
+
+        q arrives already URL-decoded (the server decodes; '+' is a space).
+        """
+        parsed = Query.parse(q)
+        return search_body(parsed.text, self.names, self.descriptions, self._ranked(parsed),
+                           n=n, page=page, paginate=paginate)
+
+    def ranked(self, q: str) -> list[str]:
+        """The names the answer to q lists, in order."""
+        return [self.names[i] for i in self._ranked(Query.parse(q))]
+
+    def _ranked(self, parsed: Query) -> list[int]:
+        if not parsed.text:
+            return list(range(len(self.names)))
+        like = parsed.like
+        tiers = {}
+        for i, name in enumerate(self._folded):
+            if like.matches(name):
+                tiers[i] = rank_tier(like, name, self._folded_repos[i])
+        for i, desc in self._folded_descs:
+            if i not in tiers and like.matches(desc):
+                tiers[i] = 3
+        if parsed.word_part:
+            for i in self._term_hits(parsed.terms):
+                if i not in tiers:
+                    tiers[i] = 2 if name_satisfies(self.names[i], parsed.terms) else 3
+        return sorted(tiers, key=lambda i: (tiers[i], i))
+
+    def _term_hits(self, terms: Sequence[tuple[str, str]]) -> set[int]:
+        """Positions where every term matches; most selective (longest) terms first."""
+        hits: set[int] | None = None
+        for kind, value in sorted(terms, key=lambda t: -len(t[1])):
+            q = query.Or([query.Prefix(f, value) for f in _TERM_FIELDS[kind]])
+            with self._lock:
+                found = {self._position[d] for d in self._searcher.docs_for_query(q)}
+            hits = found if hits is None else hits & found
+            if not hits:
+                return set()
+        return hits or set()

@@ -1,0 +1,281 @@
+"""Crawl a legacy v1 storage directory into the model, with 0.9.1's semantics.
+
+Bad storage never stops the crawl: a corrupt file, an unreadable directory or
+a name that cannot be published becomes a Problem naming the path, and the
+item is skipped. Walks are sorted by the names' bytes, so two crawls of the
+same storage meet items in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from generator import paths
+from generator.model import Image, Registry, Repository, Tag
+from generator.report import Report
+from generator.sources import v1_layout as layout
+from generator.sources.layer_files import LayerFormatError, files_json
+
+
+def crawl(root: Path, report: Report) -> Registry:
+    """Read every repository and image under `root`."""
+    repositories = tuple(_crawl_repositories(root, report))
+    images = tuple(_crawl_images(root, report))
+    _report_dangling_tags(root, repositories, {image.id for image in images}, report)
+    return Registry(repositories=repositories, images=images)
+
+
+def _report_dangling_tags(
+    root: Path, repositories: tuple[Repository, ...], image_ids: set[str], report: Report
+) -> None:
+    """Name tags whose image is gone; they stay listed, as 0.9.1 listed them."""
+    for repository in repositories:
+        for tag in repository.tags:
+            if tag.image_id not in image_ids:
+                where = layout.repositories_dir(root) / repository.full_name / f"tag_{tag.name}"
+                report.problem(
+                    where,
+                    f"points at image {tag.image_id[:80]!r}, which is not in images/; "
+                    "listed as 0.9.1 listed it",
+                    kind="dangling",
+                )
+
+
+# --- directory walking --------------------------------------------------------
+
+
+def _sorted_entries(directory: Path, report: Report) -> list[os.DirEntry[str]] | None:
+    """Entries of `directory` in byte order, or None (with a problem) if unreadable."""
+    try:
+        with os.scandir(directory) as it:
+            entries = list(it)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        report.problem(directory, f"cannot list directory: {exc.strerror or exc}")
+        return None
+    return sorted(entries, key=lambda e: os.fsencode(e.name))
+
+
+def _publishable(name: str, where: Path, report: Report, what: str) -> bool:
+    try:
+        paths.check_segment(name)
+    except paths.UnsafeName as exc:
+        shown = os.fsencode(name)[:80]
+        report.problem(
+            where / name if len(shown) < 80 else where,
+            f"{what} {shown!r} {exc}; skipped",
+            kind="name",
+        )
+        return False
+    return True
+
+
+def _read(path: Path, report: Report) -> bytes | None:
+    """File bytes, None if absent, None with a problem if unreadable."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        report.problem(path, "is a directory, expected a file; ignored")
+        return None
+    except OSError as exc:
+        report.problem(path, f"cannot read: {exc.strerror or exc}")
+        return None
+
+
+def _read_json(path: Path, report: Report) -> tuple[bool, Any]:
+    """(present, value); a corrupt file is a problem and reads as absent."""
+    raw = _read(path, report)
+    if raw is None:
+        return False, None
+    try:
+        return True, json.loads(raw)
+    except ValueError as exc:
+        report.problem(path, f"corrupt JSON ({exc}); ignored")
+        return False, None
+
+
+# --- repositories ---------------------------------------------------------------
+
+
+def _crawl_repositories(root: Path, report: Report) -> Iterator[Repository]:
+    base = layout.repositories_dir(root)
+    for ns_entry in _sorted_entries(base, report) or []:
+        if not ns_entry.is_dir():
+            report.problem(base / ns_entry.name, "not a namespace directory; ignored")
+            continue
+        if not _publishable(ns_entry.name, base, report, "namespace"):
+            continue
+        ns_dir = base / ns_entry.name
+        for entry in _sorted_entries(ns_dir, report) or []:
+            if not _publishable(entry.name, ns_dir, report, "repository"):
+                continue
+            if entry.is_dir():
+                repo = _crawl_repository(ns_entry.name, ns_dir / entry.name, report)
+                if repo is not None:
+                    yield repo
+            else:
+                # 0.9.1's search walk lists every entry, files included.
+                yield Repository(
+                    namespace=ns_entry.name, name=entry.name, is_directory=False, has_entries=False
+                )
+
+
+def _crawl_repository(namespace: str, repo_dir: Path, report: Report) -> Repository | None:
+    entries = _sorted_entries(repo_dir, report)
+    if entries is None:
+        return None
+    tags = []
+    for entry in entries:
+        name = layout.tag_name(entry.name)
+        if name is None or not _publishable(name, repo_dir, report, "tag"):
+            continue
+        tag = _crawl_tag(repo_dir, entry.name, name, report)
+        if tag is not None:
+            tags.append(tag)
+    return Repository(
+        namespace=namespace,
+        name=repo_dir.name,
+        has_entries=bool(entries),
+        private=layout.private_flag_file(repo_dir).exists(),
+        tags=tuple(tags),
+        index_images=_read(layout.index_images_file(repo_dir), report),
+        metadata=_read(layout.repository_json_file(repo_dir), report),
+    )
+
+
+def _crawl_tag(repo_dir: Path, entry: str, name: str, report: Report) -> Tag | None:
+    path = repo_dir / entry
+    raw = _read(path, report)
+    if raw is None:
+        return None
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        report.problem(path, "tag file is not UTF-8 text; skipped")
+        return None
+    return Tag(
+        name=name, value=value, metadata=_read(layout.tag_metadata_file(repo_dir, name), report)
+    )
+
+
+# --- images ---------------------------------------------------------------------
+
+
+def _crawl_images(root: Path, report: Report) -> Iterator[Image]:
+    base = layout.images_dir(root)
+    for entry in _sorted_entries(base, report) or []:
+        if not paths.IMAGE_ID_RE.match(entry.name):
+            shown = os.fsencode(entry.name)[:80]
+            report.problem(
+                base, f"entry {shown!r} is not an image id; the v1 API cannot reach it", kind="name"
+            )
+            continue
+        if not entry.is_dir():
+            report.problem(base / entry.name, "not an image directory; ignored")
+            continue
+        image = _crawl_image(base / entry.name, report)
+        if image is not None:
+            yield image
+
+
+def _crawl_image(image_dir: Path, report: Report) -> Image | None:
+    image_id = image_dir.name
+    in_progress = layout.image_file(image_dir, "_inprogress").exists()
+    if in_progress:
+        # 0.9.1 answers 400 on every route before reading anything else.
+        return Image(id=image_id, in_progress=True)
+    json_path = layout.image_file(image_dir, "json")
+    raw_json = _read(json_path, report)
+    if raw_json is None:
+        report.problem(json_path, "image has no json; skipped")
+        return None
+    try:
+        config = json.loads(raw_json)
+    except ValueError as exc:
+        report.problem(json_path, f"corrupt JSON ({exc}); image skipped")
+        return None
+    if not isinstance(config, dict):
+        report.problem(json_path, "image json is not an object; image skipped")
+        return None
+    layer = layout.image_file(image_dir, "layer")
+    layer_size = _layer_size(layer, report)
+    files, unsupported = _files_answer(image_dir, layer if layer_size is not None else None, report)
+    parent = config.get("parent")
+    return Image(
+        id=image_id,
+        json=raw_json,
+        parent=parent if isinstance(parent, str) else None,
+        ancestry=_ancestry(layout.image_file(image_dir, "ancestry"), report),
+        checksums=_checksums(layout.image_file(image_dir, "_checksum"), report),
+        layer_size=layer_size,
+        layer_path=layer if layer_size is not None else None,
+        files=files,
+        files_unsupported=unsupported,
+        config=config,
+    )
+
+
+def _layer_size(layer: Path, report: Report) -> int | None:
+    try:
+        st = layer.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        report.problem(layer, f"cannot stat layer: {exc.strerror or exc}")
+        return None
+    return st.st_size
+
+
+def _ancestry(path: Path, report: Report) -> tuple[str, ...] | None:
+    present, value = _read_json(path, report)
+    if not present:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        report.problem(path, "ancestry is not a list of ids; ignored")
+        return None
+    return tuple(value)
+
+
+def _checksums(path: Path, report: Report) -> tuple[str, ...]:
+    """0.9.1's `load_checksums`: a JSON list, else the bare string (≤0.6)."""
+    raw = _read(path, report)
+    if raw is None:
+        return ()
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = [raw.decode("utf-8", "replace")]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        report.problem(path, "checksum is neither a list nor a string; ignored")
+        return ()
+    checksums = tuple(str(v).strip() for v in value)
+    if any("\n" in c or "\r" in c for c in checksums):
+        report.problem(path, "checksum contains a line break; ignored")
+        return ()
+    return checksums
+
+
+def _files_answer(image_dir: Path, layer: Path | None, report: Report) -> tuple[bytes | None, bool]:
+    """(`/files` body, layer format unsupported): the `_files` cache, else computed."""
+    cached = _read(layout.image_file(image_dir, "_files"), report)
+    if cached is not None:
+        return cached, False
+    if layer is None:
+        return None, False
+    try:
+        return files_json(layer), False
+    except LayerFormatError as exc:
+        report.problem(layer, f"{exc}; /files answers 400 as 0.9.1 did", kind="layer")
+        return None, True
+    except OSError as exc:
+        report.problem(layer, f"cannot read layer: {exc.strerror or exc}")
+        return None, False
