@@ -132,8 +132,9 @@ def _build(args: argparse.Namespace) -> int:
     if report:
         counts = ", ".join(f"{n} {kind}" for kind, n in sorted(report.counts().items()))
         summary += f" ({counts})"
-    log.warning("%s", summary) if report else log.info("%s", summary)
-    if args.quiet == 0 and not report:
+    if report:
+        log.warning("%s", summary)
+    elif args.quiet == 0:
         print(summary)
     return 1 if (report and args.strict) else 0
 

@@ -1,0 +1,64 @@
+"""The command line: help for every command, exit statuses, and the README's promises."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+from generator.config import config_keys
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+COMMANDS = ["build", "serve", "nginx-config"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_and_is_documented(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: sitegen" in capsys.readouterr().out
+    assert f"sitegen {command}" in README
+
+
+@pytest.mark.parametrize("key", config_keys())
+def test_every_config_key_is_documented(key: str) -> None:
+    assert f"`{key}`" in README
+
+
+def test_a_configuration_error_is_exit_status_2_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "sitegen.yaml").write_text("source: nowhere\ninclude_layer: true\n")
+    proc = subprocess.run([sys.executable, "-m", "generator", "build"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "sitegen.yaml: unknown key 'include_layer'; did you mean 'include_layers'?" in (
+        proc.stderr)
+    assert "'source'" in proc.stderr and "does not exist" in proc.stderr
+
+
+def test_usage_errors_are_exit_status_2() -> None:
+    proc = subprocess.run([sys.executable, "-m", "generator", "build", "--no-such-flag"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+
+
+def test_the_shipped_config_builds_the_embedded_sample(tmp_path: Path) -> None:
+    """The README's first command: `sitegen build` with the shipped sitegen.yaml."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "generator", "build", "--config", str(ROOT / "sitegen.yaml"),
+         "--output", str(tmp_path / "site")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"Done: 8 repositories, \d+ tags, \d+ images", proc.stdout + proc.stderr)
+    assert (tmp_path / "site" / "v1" / "repositories" / "busybox" / "tags" / ".index.json").is_file()
+
+
+def test_nginx_config_prints_a_server_block_for_the_output(tmp_path: Path, capsys) -> None:
+    assert main(["nginx-config", "--output", str(tmp_path), "--listen", "127.0.0.1:9999"]) == 0
+    out = capsys.readouterr().out
+    assert "listen 127.0.0.1:9999;" in out
+    assert f'root "{tmp_path.resolve()}";' in out
