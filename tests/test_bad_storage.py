@@ -36,7 +36,7 @@ def broken_storage(tmp_path: Path) -> Path:
     (repo / "tagok_json").write_bytes(b"{broken")
     # Hostile names: control characters, non-UTF-8, sitegen's reserved document name.
     write_repository(root, "acme/new\nline", {"latest": GOOD})
-    os.makedirs(os.fsencode(root / "repositories" / "acme") + b"/caf\xe9", exist_ok=True)
+    os.mkdir(os.fsencode(root / "repositories" / "acme") + b"/caf\xe9")  # noqa: PTH102 - bytes name
     write_repository(root, "acme/tags-reserved", {".index.json": GOOD})
     # A dangling tag, and a stray file at the top of repositories/.
     write_repository(root, "acme/dangling", {"gone": image_id("missing")})

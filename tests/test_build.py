@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
 import sys
@@ -67,7 +66,7 @@ def test_include_private_publishes_them_as_0_9_1_did(oracle_site: Path) -> None:
 def test_layers_are_hard_links_into_the_storage(oracle_storage: Path, oracle_site: Path) -> None:
     layer = oracle_site / "v1" / "images" / SHARED_BASE / "layer"
     source = oracle_storage / "images" / SHARED_BASE / "layer"
-    assert os.path.samefile(layer, source)
+    assert layer.samefile(source)
 
 
 def test_rebuild_swaps_the_site_and_drops_what_is_gone(tmp_path: Path) -> None:
@@ -123,7 +122,7 @@ def test_a_killed_build_leaves_the_old_site_serving(tmp_path: Path, serve_site) 
     assert get(base, "/v1/repositories/ns00/repo00000/tags").status == 200
     assert get(base, "/v1/repositories/acme/late/tags").status == 404
     # The next build is not blocked by anything the killed one left behind.
-    result, report = build_site(root, output)
+    _, report = build_site(root, output)
     assert not report.problems
     assert (output / "v1/repositories/acme/late/tags/.index.json").is_file()
     assert not list(tmp_path.glob(".site.staging-*"))

@@ -54,7 +54,7 @@ def test_the_shipped_config_builds_the_embedded_sample(tmp_path: Path) -> None:
          "--output", str(tmp_path / "site")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"Done: 8 repositories, \d+ tags, \d+ images", proc.stdout + proc.stderr)
-    assert (tmp_path / "site" / "v1" / "repositories" / "busybox" / "tags" / ".index.json").is_file()
+    assert (tmp_path / "site/v1/repositories/busybox/tags/.index.json").is_file()
 
 
 def test_nginx_config_prints_a_server_block_for_the_output(tmp_path: Path, capsys) -> None:

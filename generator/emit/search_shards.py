@@ -1,0 +1,346 @@
+"""The static client-side search index: search without a server, a few files per query.
+
+A browser (the HTML search page) loads `manifest.json`, then only the shards
+and name blocks one query needs: at most `BUDGET_BYTES` (100 KB) for 20,000
+repositories, measured by `ClientIndex` below (the reference client the
+page's script mirrors) and asserted by tests/test_search_shards.py.
+
+**Terms.** The documents are `generator.index.documents()`, so the client
+answers like the server (generator/index.py): one token space, each token
+prefixed by its kind:
+
+- `w:<word>` words of the name, description, tags, label keys and values;
+- `t:<tag>` tag names, `l:<key=value>` labels (lower-cased, cut as the server);
+- `g:<3 chars>` trigrams of the ASCII-folded name and description, each
+  padded with two NULs so that every 1- and 2-character substring starts a
+  trigram. They answer 0.9.1's `LIKE '%q%'` without the names: the trigrams
+  of q's literal pieces give candidates, name blocks verify them.
+
+**Files** (all through `encode()`, the one JSON encoder; deterministic):
+
+- `manifest.json`: `{"format": 1, "repositories": N, "block_size": 32,
+  "description_chars": 100, "max_block_bytes": B, "max_shard_bytes": S,
+  "nodes": [[key, 0|1], ...]}`.
+  `nodes` is a radix tree over the tokens, sorted: 1 = leaf, 0 = split.
+- `shards/<hex of key>.json`: a leaf is `{"postings": {token: ids}}` with
+  every token starting with its key; a split node is `{"ids": ids}`, the
+  repositories with any token starting with its key. A tree node is split
+  only while its leaf would exceed `SHARD_BYTES`, and chains of one child
+  are merged, so one query term is one file: the shortest key starting with
+  the term (its split union or leaf), else the longest key the term starts
+  with if that is a leaf (filter its tokens), else nothing matches.
+- `blocks/<k>.json`: repositories 32k..32k+31 in walk order as
+  `[name, description]`, the description cut to 100 characters (0.9.1's
+  column was `VARCHAR(100)`; client LIKE sees those 100).
+
+`ids` is a set of repository positions (walk order), as a string: either
+comma-separated base-36 gaps from the previous id (from -1), where `g+r`
+adds `r` more consecutive ids; or `=` then the base64 bitmap (bit i of byte
+i // 8, least significant first), whichever is shorter. Any set of 20,000
+ids is at most 3.4 KB.
+
+**What the client answers.** The server's set (generator/index.py), in walk
+order rather than ranked. Its counts are exact when no verification is
+pending (q empty, a literal q of 1-3 characters, word/tag/label terms);
+otherwise `ClientAnswer.exact` is False and `total` is an upper bound until
+more blocks are read. A query that would exceed the budget stops early and
+says so (`complete` False): only hostile queries do (tests).
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from generator.emit.v1_json import encode
+from generator.index import Document, LikePattern, Query, documents, fold
+from generator.model import Registry, Repository
+
+BLOCK_SIZE = 32
+DESCRIPTION_CHARS = 100
+SHARD_BYTES = 8_000
+"""A leaf is split while bigger than this (a single token's leaf can reach ~3.5 KB more)."""
+BUDGET_BYTES = 100_000
+PAGE_SIZE = 20
+MAX_GRAMS = 3
+"""Trigram lookups per query (the most specific pieces): candidates, then verification."""
+_PAD = "\x00\x00"
+_KIND = {"word": "w:", "tag": "t:", "label": "l:"}
+
+
+# --- id sets ---------------------------------------------------------------------------------
+
+
+def encode_ids(ids: Sequence[int], universe: int) -> str:
+    """Sorted ids as the shorter of base-36 gaps with runs, or `=` + base64 bitmap."""
+    parts, prev, i = [], -1, 0
+    while i < len(ids):
+        run = 0
+        while i + run + 1 < len(ids) and ids[i + run + 1] == ids[i + run] + 1:
+            run += 1
+        if run < 2:
+            run = 0
+        parts.append(_b36(ids[i] - prev) + (f"+{_b36(run)}" if run else ""))
+        prev = ids[i + run]
+        i += run + 1
+    gaps = ",".join(parts)
+    if len(gaps) * 3 <= universe // 2:  # cheap test first: bitmap is ~universe/6 chars
+        return gaps
+    bits = bytearray((universe + 7) // 8)
+    for n in ids:
+        bits[n >> 3] |= 1 << (n & 7)
+    bitmap = "=" + base64.b64encode(bytes(bits)).decode("ascii")
+    return bitmap if len(bitmap) < len(gaps) else gaps
+
+
+def decode_ids(text: str) -> list[int]:
+    if text.startswith("="):
+        bits = base64.b64decode(text[1:])
+        return [i * 8 + b for i, byte in enumerate(bits) for b in range(8) if byte >> b & 1]
+    ids: list[int] = []
+    prev = -1
+    for part in filter(None, text.split(",")):
+        gap, _, run = part.partition("+")
+        prev += int(gap, 36)
+        ids.append(prev)
+        for _ in range(int(run, 36) if run else 0):
+            prev += 1
+            ids.append(prev)
+    return ids
+
+
+def _b36(n: int) -> str:
+    digits = ""
+    while True:
+        n, r = divmod(n, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
+        if not n:
+            return digits
+
+
+# --- building --------------------------------------------------------------------------------
+
+
+def client_index_files(repositories: Sequence[Repository], registry: Registry) -> dict[str, bytes]:
+    """Relative paths (under the site's `search-index/` folder) -> bytes. Deterministic."""
+    docs = documents(repositories, registry)
+    universe = len(docs)
+    postings: dict[str, list[int]] = {}
+    for i, doc in enumerate(docs):
+        for token in sorted(_tokens(doc)):
+            postings.setdefault(token, []).append(i)
+    entries = [(t, encode_ids(postings[t], universe)) for t in sorted(postings)]
+    files: dict[str, bytes] = {}
+    nodes: list[list[object]] = []
+    _build_node("", entries, universe, files, nodes)
+    for k in range(0, universe, BLOCK_SIZE):
+        block = [[d.name, _description(d)] for d in docs[k:k + BLOCK_SIZE]]
+        files[f"blocks/{k // BLOCK_SIZE}.json"] = encode(block)
+    files["manifest.json"] = encode({
+        "format": 1,
+        "repositories": universe,
+        "block_size": BLOCK_SIZE,
+        "description_chars": DESCRIPTION_CHARS,
+        "max_block_bytes": _largest(files, "blocks/"),
+        "max_shard_bytes": _largest(files, "shards/"),
+        "nodes": sorted(nodes),
+    })
+    return files
+
+
+def _largest(files: Mapping[str, bytes], folder: str) -> int:
+    return max((len(v) for k, v in files.items() if k.startswith(folder)), default=0)
+
+
+def _description(doc: Document) -> str | None:
+    return None if doc.description is None else doc.description[:DESCRIPTION_CHARS]
+
+
+def _tokens(doc: Document) -> set[str]:
+    tokens = {f"w:{w}" for w in doc.words}
+    tokens.update(f"t:{t}" for t in doc.tags)
+    tokens.update(f"l:{label}" for label in doc.labels)
+    for text in (doc.name, _description(doc) or ""):
+        padded = fold(text) + _PAD
+        tokens.update(f"g:{padded[j:j + 3]}" for j in range(len(padded) - 2))
+    return tokens
+
+
+def _entry_size(entry: tuple[str, str]) -> int:
+    return len(encode(entry[0])) + len(entry[1]) + 6  # quotes, ": ", ", "
+
+
+def _build_node(
+    key: str, entries: list[tuple[str, str]], universe: int,
+    files: dict[str, bytes], nodes: list[list[object]],
+) -> None:
+    """Emit `key` as a leaf if small enough, else a split union and its children."""
+    if key and (len(entries) == 1 or sum(map(_entry_size, entries)) <= SHARD_BYTES):
+        files[_shard_path(key)] = encode({"postings": dict(entries)})
+        nodes.append([key, 1])
+        return
+    if key:
+        union = sorted({i for _, ids in entries for i in decode_ids(ids)})
+        files[_shard_path(key)] = encode({"ids": encode_ids(union, universe)})
+        nodes.append([key, 0])
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for token, ids in entries:
+        if len(token) > len(key):  # a token equal to key is in the union only
+            groups.setdefault(token[len(key)], []).append((token, ids))
+    for group in groups.values():
+        _build_node(_common_prefix([t for t, _ in group]), group, universe, files, nodes)
+
+
+def _common_prefix(tokens: Sequence[str]) -> str:
+    first, last = min(tokens), max(tokens)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
+def _shard_path(key: str) -> str:
+    return f"shards/{key.encode('utf-8', 'surrogatepass').hex()}.json"
+
+
+# --- the reference client --------------------------------------------------------------------
+
+
+@dataclass
+class ClientAnswer:
+    names: list[str]
+    total: int
+    exact: bool
+    """`total` is exact (else an upper bound: candidates not yet verified)."""
+    complete: bool
+    """False when the query stopped at the byte budget (the page may be short)."""
+    files: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+
+class _OverBudget(Exception):
+    pass
+
+
+class ClientIndex:
+    """What the browser does, in Python: fetch files lazily, count the bytes."""
+
+    def __init__(self, fetch: Callable[[str], bytes] | Mapping[str, bytes]) -> None:
+        self._fetch = fetch.__getitem__ if isinstance(fetch, Mapping) else fetch
+        raw = self._fetch("manifest.json")
+        self.manifest = json.loads(raw)
+        self._manifest_bytes = len(raw)
+        self._keys = [key for key, _ in self.manifest["nodes"]]
+        self._leaf = {key: bool(leaf) for key, leaf in self.manifest["nodes"]}
+
+    def search(self, q: str, *, limit: int | None = PAGE_SIZE,
+               budget: int | None = BUDGET_BYTES) -> ClientAnswer:
+        """The first `limit` results (all if None) within `budget` bytes (no limit if None)."""
+        run = _Run(self, budget)
+        try:
+            return run.search(Query.parse(q), limit)
+        except _OverBudget:
+            return ClientAnswer(run.names, run.total, False, False, run.files, run.bytes)
+
+    def term_ids(self, token: str, run: _Run) -> set[int]:
+        """Ids with a token starting with `token`: one shard file at most."""
+        at = bisect.bisect_left(self._keys, token)
+        if at < len(self._keys) and self._keys[at].startswith(token):
+            key = self._keys[at]  # the subtree under `token`: its root sorts first
+            data = run.get(_shard_path(key))
+            if not self._leaf[key]:
+                return set(decode_ids(data["ids"]))
+        else:
+            key = next((token[:n] for n in range(len(token), 0, -1) if token[:n] in self._leaf), "")
+            if not self._leaf.get(key):
+                return set()  # no node, or a split node none of whose children fit
+            data = run.get(_shard_path(key))
+        return {i for t, ids in data["postings"].items() if t.startswith(token)
+                for i in decode_ids(ids)}
+
+
+class _Run:
+    """One query's fetches, with their byte count."""
+
+    def __init__(self, index: ClientIndex, budget: int | None) -> None:
+        self.index, self.budget = index, budget
+        self.files: list[str] = ["manifest.json"]
+        self.bytes = index._manifest_bytes
+        self._cache: dict[str, object] = {}
+        self.names: list[str] = []
+        self.total = 0
+
+    def get(self, path: str) -> object:
+        if path not in self._cache:
+            kind = "max_shard_bytes" if path.startswith("shards/") else "max_block_bytes"
+            bound = self.index.manifest[kind]
+            if self.budget is not None and self.bytes + bound > self.budget:
+                raise _OverBudget
+            raw = self.index._fetch(path)
+            self.bytes += len(raw)
+            self.files.append(path)
+            self._cache[path] = json.loads(raw)
+        return self._cache[path]
+
+    def entry(self, i: int) -> list[str | None]:
+        size = self.index.manifest["block_size"]
+        return self.get(f"blocks/{i // size}.json")[i % size]
+
+    def search(self, query: Query, limit: int | None) -> ClientAnswer:
+        n = self.index.manifest["repositories"]
+        like = query.like
+        if not query.text:
+            ids, exact_like = range(n), True
+        else:
+            ids, exact_like = self._like_candidates(like, n)
+        words: set[int] = set()
+        if query.word_part and query.terms:
+            words = self._term_hits(query.terms)
+        candidates = sorted(set(ids) | words)
+        verified = 0
+        for at, i in enumerate(candidates):
+            if limit is not None and len(self.names) >= limit:
+                rest = candidates[at:]
+                break
+            name, desc = self.entry(i)
+            if exact_like or i in words or like.matches(fold(name)) or (
+                desc is not None and like.matches(fold(desc))
+            ):
+                self.names.append(name)
+                verified += 1
+        else:
+            rest = []
+        self.total = verified + len(rest)
+        exact = exact_like or all(i in words for i in rest)
+        return ClientAnswer(self.names, self.total, exact, True, self.files, self.bytes)
+
+    def _like_candidates(self, like: LikePattern, n: int) -> tuple[Iterable[int], bool]:
+        pieces = sorted({p for p in re.split("[%_]", like.pattern) if p}, key=len, reverse=True)
+        grams: list[str] = []
+        for piece in pieces:
+            if len(piece) < 3:
+                grams.append(piece)
+            else:
+                tri = [piece[j:j + 3] for j in range(len(piece) - 2)]
+                grams += dict.fromkeys([tri[0], tri[-1], tri[len(tri) // 2]])
+        ids: set[int] | None = None
+        for gram in list(dict.fromkeys(grams))[:MAX_GRAMS]:
+            found = self.index.term_ids("g:" + gram, self)
+            ids = found if ids is None else ids & found
+            if not ids:
+                return set(), True
+        exact = like.literal and len(like.pattern) <= 3
+        return (range(n) if ids is None else ids), exact
+
+    def _term_hits(self, terms: Sequence[tuple[str, str]]) -> set[int]:
+        hits: set[int] | None = None
+        for kind, value in sorted(terms, key=lambda t: -len(t[1])):
+            found = self.index.term_ids(_KIND[kind] + value, self)
+            hits = found if hits is None else hits & found
+            if not hits:
+                return set()
+        return hits or set()
