@@ -284,6 +284,39 @@ def synth_registry(n_repos: int, seed: int = 1) -> Registry:
     return Registry(repositories=tuple(repos), images=tuple(images))
 
 
+def sample_queries(registry: Registry, count: int, seed: int) -> list[str]:
+    """A realistic query mix, deterministic: substrings of names, full names, namespaces,
+    tag prefixes, word pairs, a few LIKE wildcards, and fixed common and empty ones."""
+    rng = random.Random(seed)
+    repos = list(registry.repositories)
+    queries = ["", "%", "_", "/", "a", "s", "library", "library/", "redis", "api gateway",
+               "base img", "tag:latest", "tag:develop", "tag:pr-", "label:maintainer",
+               "label:org.opencontainers.image.source=https://github.com/acme", "zzz-nothing",
+               "my_app", "my%app", "r%s", "web server", "REDIS", "v1.2", "_%_"]
+    for _ in range(count):
+        r = rng.choice(repos)
+        name = r.full_name
+        start = rng.randrange(len(name))
+        kind = rng.randrange(7)
+        if kind == 0:
+            queries.append(name[start:start + rng.randrange(1, 15)])
+        elif kind == 1:
+            queries.append(name)
+        elif kind == 2:
+            queries.append(f"{r.namespace}/")
+        elif kind == 3 and r.tags:
+            queries.append("tag:" + rng.choice(r.tags).name[: rng.randrange(1, 8)])
+        elif kind == 4:
+            words = [w for w in name.replace("/", "-").replace("_", "-").split("-") if w]
+            queries.append(" ".join(rng.sample(words, min(2, len(words)))))
+        elif kind == 5:
+            other = rng.choice(repos).name
+            queries.append(f"{r.name[:4]} {other[:3]}")
+        else:
+            queries.append(name[start:start + 4].replace(name[start], "_", 1) + "%")
+    return list(dict.fromkeys(queries))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="storage root to create")

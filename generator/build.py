@@ -1,23 +1,33 @@
-"""The pipeline, top to bottom: lock → crawl → select → write → index → publish.
+"""The pipeline, top to bottom: lock → crawl → select → emit → index → publish.
 
 Everything is gathered before anything is written (mkdocs' two phases), and
 everything is written into staging before the site is swapped in, so a
-failed nightly run leaves yesterday's site serving.
+failed nightly run leaves yesterday's site serving. Each emitter turns the
+gathered registry into `Output`s; the writer is the only thing that writes.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from generator import index, paths
 from generator.config import Config
-from generator.emit import v1_tree
+from generator.emit import html, search_shards, v1_tree, v2_tree
+from generator.emit.v1_tree import Output, Selection
 from generator.emit.writer import SiteWriter, output_lock, remove_stale_staging
+from generator.model import Registry
 from generator.report import Report
 from generator.sources import open_source
 
 log = logging.getLogger("sitegen")
+
+Emitter = Callable[[Selection, Registry, Config, Report], Iterator[Output]]
+
+SEARCH_INDEX_URL = paths.SEARCH_INDEX_DIR
+"""Where the static client-side search index is published (`/search-index/…`)."""
 
 
 @dataclass(frozen=True)
@@ -43,18 +53,18 @@ def build(config: Config, report: Report) -> BuildResult:
     with output_lock(config.output):
         for leftover in remove_stale_staging(config.output):
             log.info("removed %s left by an interrupted build", leftover)
-        crawl = open_source(config.source, config.source_type)
+        crawl = open_source(config.source, config.source_type, platform=config.platform)
         registry = crawl(config.source, report)
         selection = v1_tree.select(registry, config.include_private)
 
         writer = SiteWriter(config.output, report)
         try:
-            for output in v1_tree.site_outputs(selection, config.include_layers, report):
-                if output.source is not None:
-                    writer.link(output.relpath, output.source, output.origin)
-                else:
-                    writer.write(output.relpath, output.data or b"", output.origin)
-            _build_search(selection, registry, writer)
+            for emit in EMITTERS:
+                for output in emit(selection, registry, config, report):
+                    _write(writer, output)
+            index_dir = writer.directory(paths.INDEX_DIR, "search index")
+            if index_dir is not None:
+                index.build_index(selection.repositories, registry, index_dir)
             files = len(writer.written())
             writer.publish()
         except BaseException:
@@ -70,6 +80,35 @@ def build(config: Config, report: Report) -> BuildResult:
     )
 
 
-def _build_search(selection: v1_tree.Selection, registry: object, writer: SiteWriter) -> None:
-    """The Whoosh index and the static client index, inside the staging tree."""
-    del selection, registry, writer  # wired in with the search index
+def _write(writer: SiteWriter, output: Output) -> None:
+    if output.source is not None:
+        writer.link(output.relpath, output.source, output.origin)
+    else:
+        writer.write(output.relpath, output.data or b"", output.origin)
+
+
+def _v1_outputs(
+    selection: Selection, registry: Registry, config: Config, report: Report
+) -> Iterator[Output]:
+    del registry
+    yield from v1_tree.site_outputs(selection, config.include_layers, report)
+
+
+def _v2_outputs(
+    selection: Selection, registry: Registry, config: Config, report: Report
+) -> Iterator[Output]:
+    del report
+    yield from v2_tree.site_outputs(selection, registry, config.include_layers)
+
+
+def _search_outputs(
+    selection: Selection, registry: Registry, config: Config, report: Report
+) -> Iterator[Output]:
+    del config, report
+    files = search_shards.client_index_files(selection.repositories, registry)
+    for relpath, data in sorted(files.items()):
+        yield Output(f"{SEARCH_INDEX_URL}/{relpath}", data, origin="client search index")
+
+
+EMITTERS: tuple[Emitter, ...] = (_v1_outputs, _v2_outputs, _search_outputs, html.site_outputs)
+"""Every emitter, in the order their files are written."""

@@ -93,6 +93,29 @@ def _parser() -> argparse.ArgumentParser:
         "full list",
     )
     p.set_defaults(func=_nginx_config)
+
+    p = sub.add_parser(
+        "publish",
+        help="upload the built site to an S3 bucket, only what changed",
+        description="Upload the output to s3://BUCKET[/PREFIX], one object per URL "
+        "(exact keys, the right Content-Type), only the objects that changed; then "
+        "delete the keys under the prefix that the site no longer has. Credentials "
+        "come from boto3's usual chain (AWS_* variables, AWS_PROFILE, ~/.aws, "
+        "instance roles).",
+    )
+    _common(p)
+    p.add_argument("target", metavar="s3://BUCKET[/PREFIX]", help="where to publish")
+    p.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="an S3-compatible server instead of AWS (e.g. http://127.0.0.1:8333)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="upload every object, also unchanged ones (to refresh their headers)",
+    )
+    p.set_defaults(func=_publish)
     return parser
 
 
@@ -113,15 +136,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace, *, needs_source: bool) -> Config:
     source = getattr(args, "source", None)
-    if not needs_source and source is None:
-        # serve and nginx-config only read the output: a source is not required.
-        try:
-            return load_config(args.config, output=args.output)
-        except ConfigError as exc:
-            if any("'source'" in m for m in exc.messages) and args.output:
-                return Config(source=Path(), output=Path(args.output).resolve())
-            raise
-    return load_config(args.config, source=source, output=args.output)
+    return load_config(args.config, source=source, output=args.output, need_source=needs_source)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -160,6 +175,18 @@ def _nginx_config(args: argparse.Namespace) -> int:
 
     config = _config(args, needs_source=False)
     sys.stdout.write(render(config.output, args.listen, args.search_upstream))
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from generator.publish import publish
+
+    config = _config(args, needs_source=False)
+    result = publish(
+        config.output, args.target, endpoint_url=args.endpoint_url, force=args.force
+    )
+    if args.quiet == 0:
+        print(result.summary())
     return 0
 
 

@@ -18,7 +18,7 @@ import datetime
 import difflib
 import os
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import Field, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -30,8 +30,30 @@ from generator.errors import ConfigError
 CONFIG_FILE_NAME = "sitegen.yaml"
 """Read from the current directory when no config file is given."""
 
-SOURCE_TYPES: tuple[str, ...] = ("auto", "v1")
+SOURCE_TYPES: tuple[str, ...] = ("auto", "v1", "v2")
 """Every accepted `source_type`; the one list that messages and sources use."""
+
+
+def _base_url_problem(value: str) -> str | None:
+    """A URL path such as `/registry/`: links are made by prefixing it."""
+    if not value.startswith("/") or "//" in value or any(c in value for c in "?#\\ "):
+        return f"expected a URL path such as '/' or '/registry/', got {value!r}"
+    return None
+
+
+def _platform_problem(value: str) -> str | None:
+    """`os/architecture[/variant]` as image indexes name platforms (`linux/arm64/v8`)."""
+    parts = value.split("/")
+    if len(parts) in (2, 3) and all(p and p == p.strip() and p.isascii() for p in parts):
+        return None
+    return f"expected os/architecture[/variant] such as 'linux/amd64', got {value!r}"
+
+
+def _host_problem(value: str) -> str | None:
+    """A host[:port] as docker names it: no scheme, no path, no spaces."""
+    if "://" in value or "/" in value or any(c.isspace() for c in value):
+        return f"expected a host such as 'registry.example.com:5000' (no https://), got {value!r}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -60,9 +82,19 @@ class Config:
     include_layers: bool = False
     """Also publish layer blobs; off because layers are large and the site would copy them all."""
     source_type: str = field(default="auto", metadata={"choices": SOURCE_TYPES})
-    """Storage layout to read: `auto` detects it from the folder, `v1` forces the legacy layout."""
+    """Storage layout to read: `auto` detects it from the folder; `v1` or `v2` force one."""
+    platform: str = field(default="linux/amd64", metadata={"check": _platform_problem})
+    """The child of a v2 multi-platform tag that its v1 view (v1 API, search) shows."""
     search: SearchConfig = SearchConfig()
     """Options of the published search."""
+    title: str = "Docker registry"
+    """The site's name, shown in every HTML page's title and header."""
+    registry_host: str = field(default="", metadata={"check": _host_problem})
+    """Host[:port] in the pages' `docker pull` commands; empty: the host serving the pages."""
+    base_url: str = field(default="/", metadata={"check": _base_url_problem})
+    """URL path the site is published under (`/registry/`); every page link starts with it."""
+    templates_dir: Path | None = None
+    """Templates that replace the shipped ones by name (`default:page.html` names an original)."""
     config_file: Path | None = field(default=None, metadata={"key": False})
     """The YAML file this came from (not a key): relative paths are read from its folder."""
 
@@ -72,6 +104,11 @@ class Config:
         object.__setattr__(self, "config_file", config_file)
         object.__setattr__(self, "source", _absolute(Path(self.source), base))
         object.__setattr__(self, "output", _absolute(Path(self.output), base))
+        if self.templates_dir is not None:
+            templates = _absolute(Path(self.templates_dir).expanduser(), base)
+            object.__setattr__(self, "templates_dir", templates)
+        if not self.base_url.endswith("/"):  # `/registry` means the folder `/registry/`
+            object.__setattr__(self, "base_url", self.base_url + "/")
 
 
 def config_keys() -> list[str]:
@@ -88,13 +125,16 @@ def load_config(
     *,
     source: str | Path | None = None,
     output: str | Path | None = None,
+    need_source: bool = True,
 ) -> Config:
     """Read, check and resolve the configuration; raise one ConfigError listing every problem.
 
     `path=None` reads `./sitegen.yaml` when it exists, else only defaults and
     overrides apply. `source` and `output` come from the command line: they
     replace the file's values, and relative ones are read from the current
-    directory, as a shell user expects.
+    directory, as a shell user expects. `need_source=False` is for commands
+    that only read the output (serve, nginx-config): the site may be served
+    on a host that cannot see the registry's storage.
     """
     cwd = Path.cwd()
     file, label = _locate(path, cwd)
@@ -107,19 +147,19 @@ def load_config(
 
     src = _place("source", source, raw, ctx, cwd)
     out = _place("output", output, raw, ctx, cwd)
-    if src is None and source is None and "source" not in raw:
+    if src is None and source is None and "source" not in raw and need_source:
         errors.append(_missing_source(label, cwd))
-    if src is not None:
+    if src is not None and need_source:
         _check_source(src, errors)
     if out is not None:
         _check_output(out, errors)
-    if src is not None and out is not None:
+    if src is not None and out is not None and need_source:
         _check_overlap(src, out, errors)
 
     if errors:
         raise ConfigError(errors)
-    assert src is not None and out is not None  # no errors means both were set
-    values.update(source=src.path, output=out.path, config_file=file)
+    assert out is not None  # no errors means it was set
+    values.update(source=src.path if src else Path(), output=out.path, config_file=file)
     return Config(**values)
 
 
@@ -301,9 +341,33 @@ def _check_value(kind: Any, fld: Field[Any], value: Any, key: str, ctx: _Context
             ctx.error(key, f"{value!r} is not one of {listed}{_did_you_mean(value, choices)}")
         else:
             ctx.error(key, f"expected one of {listed}, got {_describe(value)}")
+    elif kind is str:
+        problem = _string_problem(value, fld.metadata.get("check"))
+        if problem is None:
+            return value
+        ctx.error(key, problem)
+    elif kind == Path | None:  # an optional folder, read from the config file's folder
+        folder = _absolute(Path(value).expanduser(), ctx.base) if isinstance(value, str) else None
+        problem = _path_problem(value) or _folder_problem(folder, value)
+        if problem is None:
+            return folder
+        ctx.error(key, problem)
     else:  # a schema field without a checker is a bug here, not a user mistake
         raise TypeError(f"no check for config key {key!r} of type {kind!r}")
     return _INVALID
+
+
+def _string_problem(value: Any, check: Callable[[str], str | None] | None) -> str | None:
+    if not isinstance(value, str):
+        return f"expected a string, got {_describe(value)}. Hint: put it in quotes."
+    return check(value) if check else None
+
+
+def _folder_problem(folder: Path | None, value: Any) -> str | None:
+    if folder is None or folder.is_dir():
+        return None
+    read_from = "" if Path(value).is_absolute() else " (read from the config file's folder)"
+    return f"{folder} is not a directory{read_from}"
 
 
 def _path_problem(value: Any) -> str | None:

@@ -29,3 +29,7 @@ class BuildLocked(BuildError):
     """Another build holds the output's lock."""
 
     exit_code = 3
+
+
+class PublishError(SitegenError):
+    """Publishing to a bucket stopped (credentials, network, a refused upload or delete)."""

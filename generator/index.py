@@ -15,15 +15,17 @@ This is the only module that imports whoosh; only the 2.7 public API is used.
 - *The original's set.* 0.9.1 ran `name LIKE '%q%' OR description LIKE '%q%'`
   on SQLite: ASCII-case-insensitive, `%` = any run, `_` = any one character,
   nothing escaped. `LikePattern` reproduces it. For a q of one word this is
-  the whole answer. It is a scan of names kept in memory (about 1 ms per
-  20,000 names), not a Whoosh query: a leading-wildcard Whoosh query costs
-  0.6-0.9 s at 100k documents where the scan costs 5 ms (anchors.md).
+  the whole answer. It is a scan of names kept in memory (`str.find` over
+  all names joined: 0.1-0.5 ms at 20,000 names), not a Whoosh query: a
+  leading-wildcard Whoosh query costs 0.6-0.9 s at 100k documents where a
+  scan costs 5 ms (anchors.md).
 - *Several words* add every repository where each word matches, as a whole
   word or a word prefix, a word of the name, description, tag names or
   label keys/values (`base img` finds `test/base-img`). Words are runs of
   letters and digits, lower-cased; a query word like `web-server` needs both
-  `web` and `server`. This part is Whoosh: prefix expansion over
-  pre-tokenised, position-less (`Existence`) fields, postings read unscored.
+  `web` and `server`. This part is Whoosh (`_schema` says how): terms
+  pre-tokenised in Python, short prefixes indexed as terms, longer ones
+  expanded, postings read unscored.
 - *`tag:x` / `label:x` words* (any number of words) add repositories with a
   tag name, or a label `key=value`, starting with `x` (case-insensitive).
 - *Order.* Exact name (full `ns/repo` or the repository part), then name
@@ -44,15 +46,17 @@ no limit; the oracle's longest q has 300). At most `MAX_TERMS` (32) distinct
 word terms are used for word matching (a longer q matches on its first 32,
 which can only add results); terms implied by another (`re` by `redis`)
 are dropped first. LIKE patterns compile to one regex of atomic groups
-(`(?>.*?seg)`), which cannot backtrack, so a match is linear in the name
-length whatever the `%`/`_` mix. Measured worst cases stay under 100 ms per
-request at 20,000 repositories (tests/test_index.py asserts < 1 s).
+(`(?>.*?seg)`), which cannot backtrack, so a match costs at most
+segments x name length whatever the `%`/`_` mix. The slowest queries
+measured at 20,000 repositories (`%`, one-letter words like `s t`: thousands
+of results to rank and encode) take 30-60 ms, rarely over 100 ms; typical
+ones under 1 ms. tests/test_index.py asserts < 1 s for each hostile query.
 
 **Files.** `build_index` writes a fresh Whoosh index into a directory of the
 staging tree, so it is swapped in with the site; `SearchIndex.open` reads
 it once per server process (names and descriptions are then in memory).
-The Whoosh segment file names are random, so the index directory is not
-byte-identical between two builds; its answers are.
+Two builds of the same registry write byte-identical index files (see
+`build_index`: Whoosh's random segment name is seeded; no compound file).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ import bisect
 import functools
 import itertools
 import math
+import random
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -83,8 +88,10 @@ MAX_PAGE_SIZE = 100
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _WORD = re.compile(r"[^\W_]+")
-_WORD_FIELDS = ("namespace", "repository", "description", "tagwords", "labelwords")
-_TERM_FIELDS = {"word": _WORD_FIELDS, "tag": ("tag",), "label": ("label",)}
+_FIELDS = {"word": "words", "tag": "tag", "label": "label"}
+_SHORT = 4
+"""Prefixes up to this length are indexed as terms (`wordp`, `tagp`, `labelp`)."""
+_SHORT_FIELDS = {"word": "wordp", "tag": "tagp", "label": "labelp"}
 
 
 def fold(text: str) -> str:
@@ -97,13 +104,23 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def tag_token(name: str) -> str:
+    """A tag name as a searchable token: lower-cased, encodable."""
+    return _encodable(name.lower())
+
+
 def label_token(key: str, value: str) -> str:
     """One label as one searchable token: `key=value`, lower-cased, one line, cut."""
     return _label_text(f"{key}={value}")
 
 
 def _label_text(text: str) -> str:
-    return " ".join(text.lower().split())[:LABEL_TOKEN_CHARS]
+    return _encodable(" ".join(text.lower().split())[:LABEL_TOKEN_CHARS])
+
+
+def _encodable(text: str) -> str:
+    """Lone surrogates (undecodable file names, JSON escapes) as `?`: terms are UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 # --- the documents ---------------------------------------------------------------------------
@@ -118,7 +135,7 @@ class Document:
     repository: str
     description: str | None
     tags: tuple[str, ...]
-    """Tag names, lower-cased."""
+    """`tag_token`s of the tag names."""
     labels: tuple[str, ...]
     """`label_token`s of the labels of every tagged image."""
     words: tuple[str, ...]
@@ -129,17 +146,15 @@ def documents(repositories: Iterable[Repository], registry: Registry) -> list[Do
     """One `Document` per repository, in walk order: (namespace, repository) by code point."""
     docs = []
     for repo in sorted(repositories, key=lambda r: (r.namespace, r.name)):
-        labels: dict[str, str] = {}
+        labels: set[tuple[str, str]] = set()
         for tag in repo.tags:
             image = registry.image(tag.image_id)
             if image is not None:
-                labels.update(image.labels)
-        tags = tuple(sorted({t.name.lower() for t in repo.tags}))
+                labels.update(image.labels.items())
+        tags = tuple(sorted({tag_token(t.name) for t in repo.tags}))
+        label_words = [w for k, v in sorted(labels) for w in words(k) + words(v)]
         found = [*words(repo.namespace), *words(repo.name), *words(repo.description or "")]
-        for tag in tags:
-            found += words(tag)
-        for key, value in labels.items():
-            found += words(key) + words(value)
+        found += [w for t in tags for w in words(t)] + label_words
         docs.append(
             Document(
                 name=repo.full_name,
@@ -147,7 +162,7 @@ def documents(repositories: Iterable[Repository], registry: Registry) -> list[Do
                 repository=repo.name,
                 description=repo.description,
                 tags=tags,
-                labels=tuple(sorted({label_token(k, v) for k, v in labels.items()})),
+                labels=tuple(sorted({label_token(k, v) for k, v in labels})),
                 words=tuple(dict.fromkeys(found)),
             )
         )
@@ -173,6 +188,8 @@ class LikePattern:
         pieces = re.split("[%_]", self.pattern)
         self.longest_piece = max(pieces, key=len)
         """A substring every match contains: a cheap filter before the regex."""
+        self.sized = not self.literal and not self.longest_piece
+        """Only `%` and `_`: a text matches by its length alone."""
 
     @functools.cached_property
     def _regexes(self) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
@@ -188,6 +205,8 @@ class LikePattern:
         """`text LIKE '%pattern%'` (`text` already folded)."""
         if self.literal:
             return self.pattern in text
+        if self.sized:
+            return len(text) >= self.min_length
         return (
             len(text) >= self.min_length
             and self.longest_piece in text
@@ -198,12 +217,17 @@ class LikePattern:
         """`text LIKE 'pattern%'`."""
         if self.literal:
             return text.startswith(self.pattern)
+        if self.sized:
+            return len(text) >= self.min_length
         return self._regexes[1].match(text) is not None
 
     def is_full(self, text: str) -> bool:
         """`text LIKE 'pattern'`."""
         if self.literal:
             return text == self.pattern
+        if self.sized:
+            grows = "%" in self.pattern
+            return len(text) >= self.min_length if grows else len(text) == self.min_length
         return self._regexes[2].match(text) is not None
 
 
@@ -233,22 +257,14 @@ class Query:
             kind = head.lower() if sep else ""
             if kind in ("tag", "label"):
                 fielded = True
-                value = value.lower() if kind == "tag" else _label_text(value)
-                if value and _encodable(value):
+                value = tag_token(value) if kind == "tag" else _label_text(value)
+                if value:
                     terms.append((kind, value))
             else:
-                terms += [("word", w) for w in words(part) if _encodable(w)]
+                terms += [("word", w) for w in words(part)]
         word_part = fielded or len(parts) > 1
         kept = _prune(terms)[:MAX_TERMS] if word_part else ()
         return cls(text, LikePattern(text), kept, word_part)
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates from a hostile URL
-        return False
-    return True
 
 
 def _prune(terms: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -268,14 +284,14 @@ def name_satisfies(name: str, terms: Sequence[tuple[str, str]]) -> bool:
 
 
 def rank_tier(like: LikePattern, folded_name: str, folded_repository: str) -> int:
-    """0 exact name, 1 name prefix, 2 name substring, 3 no name match."""
-    if like.is_full(folded_name) or like.is_full(folded_repository):
+    """For a name that matches: 0 exact name (or repository part), 1 prefix, 2 substring."""
+    maybe_full = "%" in like.pattern or like.min_length in (len(folded_name),
+                                                            len(folded_repository))
+    if maybe_full and (like.is_full(folded_name) or like.is_full(folded_repository)):
         return 0
     if like.is_prefix(folded_name) or like.is_prefix(folded_repository):
         return 1
-    if like.matches(folded_name):
-        return 2
-    return 3
+    return 2
 
 
 def search_body(
@@ -310,23 +326,35 @@ def _int(text: str | None, default: int) -> int:
 
 
 def _schema() -> fields.Schema:
-    # Values are pre-tokenised in Python (the same tokens as the client-side
-    # index) and joined by newlines; IDLIST indexes one term per line, with
-    # the Existence format: no frequencies, no positions.
+    """The fields; values are pre-tokenised in Python (the client-side index's tokens).
+
+    One term per line (IDLIST), Existence format: no frequencies, no positions,
+    nothing NUMERIC (5.6x slower builds, anchors.md). The words of the
+    namespace, repository, description, tags and labels share one `words`
+    field: a word query searches them all, and one prefix expansion costs a
+    fifth of five. Every prefix of up to `_SHORT` characters is a term of its
+    own (`*p`): expanding `v` over every tag costs ~12 us per distinct tag
+    (10 ms for `tag:v` at 2,000 repositories), one posting list far less.
+    """
+
     def terms() -> fields.IDLIST:
         return fields.IDLIST(expression=re.compile(r"[^\n]+"))
 
     return fields.Schema(
-        name=fields.ID(stored=True),
-        desc=fields.STORED(),
-        namespace=terms(),
-        repository=terms(),
-        description=terms(),
-        tag=terms(),
-        tagwords=terms(),
-        label=terms(),
-        labelwords=terms(),
+        name=fields.STORED(),  # `ns/repo`; may hold lone surrogates (undecodable dir names)
+        desc=fields.STORED(),  # None for v1
+        words=terms(),
+        wordp=terms(),
+        tag=terms(),  # whole tag names, lower-cased
+        tagp=terms(),
+        label=terms(),  # `key=value`, lower-cased
+        labelp=terms(),
     )
+
+
+def _short_prefixes(tokens: Iterable[str]) -> list[str]:
+    """Every prefix of up to `_SHORT` characters: a short query prefix is then one term."""
+    return sorted({t[:n] for t in tokens for n in range(1, min(len(t), _SHORT) + 1)})
 
 
 def build_index(repositories: Sequence[Repository], registry: Registry, directory: Path) -> None:
@@ -339,25 +367,33 @@ def build_index(repositories: Sequence[Repository], registry: Registry, director
     number is a rank position.
     """
     directory.mkdir(parents=True, exist_ok=True)
+    # Whoosh names segment files with the global `random`; a fixed seed makes the
+    # index bytes a function of the storage, like every other file of the site.
+    state = random.getstate()
+    random.seed(0)
+    try:
+        _write_index(repositories, registry, directory)
+    finally:
+        random.setstate(state)
+
+
+def _write_index(repositories: Sequence[Repository], registry: Registry, directory: Path) -> None:
     ix = index.create_in(str(directory), _schema())
-    writer = ix.writer(limitmb=256)
+    writer = ix.writer(limitmb=256, compound=False)  # a compound file pickles mtimes
     try:
         for doc in documents(repositories, registry):
-            tag_words = [w for t in doc.tags for w in words(t)]
-            label_words = [w for t in doc.labels for w in words(t)]
             values = {
-                "namespace": words(doc.namespace),
-                "repository": words(doc.repository),
-                "description": words(doc.description or ""),
+                "words": doc.words,
+                "wordp": _short_prefixes(doc.words),
                 "tag": doc.tags,
-                "tagwords": tag_words,
+                "tagp": _short_prefixes(doc.tags),
                 "label": doc.labels,
-                "labelwords": label_words,
+                "labelp": _short_prefixes(doc.labels),
             }
             writer.add_document(
                 name=doc.name,
                 desc=doc.description,
-                **{k: "\n".join(dict.fromkeys(v)) for k, v in values.items() if v},
+                **{k: "\n".join(v) for k, v in values.items() if v},
             )
     except BaseException:
         writer.cancel()
@@ -386,6 +422,16 @@ class SearchIndex:
         self._folded = [fold(name) for name in self.names]
         self._folded_repos = [f.split("/", 1)[-1] for f in self._folded]
         self._folded_descs = [(i, fold(d)) for i, d in enumerate(self.descriptions) if d]
+        # Folded names and repository parts: by value, and sorted (for prefixes).
+        self._exact: dict[str, list[int]] = {}
+        for i, (name, repo) in enumerate(zip(self._folded, self._folded_repos, strict=True)):
+            self._exact.setdefault(name, []).append(i)
+            if repo != name:
+                self._exact.setdefault(repo, []).append(i)
+        self._sorted = []
+        for texts in (self._folded, self._folded_repos):
+            pairs = sorted((t, i) for i, t in enumerate(texts))
+            self._sorted.append(([t for t, _ in pairs], [i for _, i in pairs]))
         # All folded names in one string, one per line, for `_name_candidates`;
         # `_starts[i]` is where name i begins (plus a sentinel past the end).
         self._haystack = None if any("\n" in f for f in self._folded) else "\n".join(self._folded)
@@ -425,19 +471,44 @@ class SearchIndex:
         if not parsed.text:
             return list(range(len(self.names)))
         like = parsed.like
-        tiers = {}
-        for i in self._name_candidates(like):
-            name = self._folded[i]
-            if like.matches(name):
-                tiers[i] = rank_tier(like, name, self._folded_repos[i])
+        tiers: list[list[int]] = [[], [], [], []]
+        hits = [i for i in self._name_candidates(like) if like.matches(self._folded[i])]
+        seen = set(hits)
+        if like.literal:
+            # Exact and prefix matches by lookup instead of testing every hit.
+            top = {*self._exact.get(like.pattern, ())}
+            prefixed = self._prefixed(like.pattern) - top
+            tiers[0] += top
+            tiers[1] += prefixed
+            tiers[2] += (i for i in hits if i not in top and i not in prefixed)
+        elif like.sized and "%" in like.pattern:
+            tiers[0] += hits  # `%`, `_%`: every long enough name matches in full
+        elif like.sized:
+            size = like.min_length  # `___`: full if exactly that long, else a prefix
+            for i in hits:
+                full = size in (len(self._folded[i]), len(self._folded_repos[i]))
+                tiers[0 if full else 1].append(i)
+        else:
+            for i in hits:
+                tiers[rank_tier(like, self._folded[i], self._folded_repos[i])].append(i)
         for i, desc in self._folded_descs:
-            if i not in tiers and like.matches(desc):
-                tiers[i] = 3
+            if i not in seen and like.matches(desc):
+                seen.add(i)
+                tiers[3].append(i)
         if parsed.word_part:
-            for i in self._term_hits(parsed.terms):
-                if i not in tiers:
-                    tiers[i] = 2 if name_satisfies(self.names[i], parsed.terms) else 3
-        return sorted(tiers, key=lambda i: (tiers[i], i))
+            for i in self._term_hits(parsed.terms) - seen:
+                tiers[2 if name_satisfies(self.names[i], parsed.terms) else 3].append(i)
+        return [i for tier in tiers for i in sorted(tier)]
+
+    def _prefixed(self, prefix: str) -> set[int]:
+        """Positions whose folded name or repository part starts with `prefix`."""
+        found = set()
+        for keys, positions in self._sorted:
+            at = bisect.bisect_left(keys, prefix)
+            while at < len(keys) and keys[at].startswith(prefix):
+                found.add(positions[at])
+                at += 1
+        return found
 
     def _name_candidates(self, like: LikePattern) -> Iterable[int]:
         """Positions of names containing the pattern's longest literal piece.
@@ -469,16 +540,21 @@ class SearchIndex:
         return hits or set()
 
     def _prefix_docs(self, kind: str, prefix: str) -> set[int]:
-        """Documents with a term starting with `prefix` in the kind's fields.
+        """Documents with a term starting with `prefix` in the kind's field.
 
-        Expanding the prefix and reading each posting list directly is
-        15-25x faster than `docs_for_query(Or([Prefix(...)]))` here (7 ms vs
-        114 ms for `a` at 20,000 repositories): no matcher tree, no scoring.
+        A short prefix is one term of the `*p` field. A longer one is expanded
+        and each posting list read directly: 15-25x faster than
+        `docs_for_query(Or([Prefix(...)]))` (7 ms vs 114 ms for `a` over five
+        fields at 20,000 repositories): no matcher tree, no scoring.
         """
         docs: set[int] = set()
         with self._lock:
             reader = self._searcher.reader()
-            for field in _TERM_FIELDS[kind]:
-                for term in reader.expand_prefix(field, prefix):
-                    docs.update(reader.postings(field, term).all_ids())
+            if len(prefix) <= _SHORT:
+                if (_SHORT_FIELDS[kind], prefix) in reader:
+                    docs.update(reader.postings(_SHORT_FIELDS[kind], prefix).all_ids())
+                return docs
+            field = _FIELDS[kind]
+            for term in reader.expand_prefix(field, prefix):
+                docs.update(reader.postings(field, term).all_ids())
         return docs

@@ -31,6 +31,18 @@ class Tag:
         """The image the tag points at, whitespace stripped for lookups."""
         return self.value.strip()
 
+    @property
+    def last_update(self) -> int | None:
+        """`last_update` (Unix seconds, when the tag was pushed) from the metadata, if any."""
+        try:
+            value = json.loads(self.metadata or b"null")
+        except ValueError:
+            return None
+        stamp = value.get("last_update") if isinstance(value, dict) else None
+        if isinstance(stamp, bool) or not isinstance(stamp, int | float):
+            return None
+        return int(stamp)
+
 
 @dataclass(frozen=True)
 class Repository:
@@ -50,6 +62,8 @@ class Repository:
     """Raw repository `json` (the `latest` tag's metadata), if any."""
     description: str | None = None
     """Search description: v1 storage has none (0.9.1 answers null)."""
+    v2: V2Repository | None = None
+    """The repository as v2 storage holds it (None for v1); the fields above are its v1 view."""
 
     @property
     def full_name(self) -> str:
@@ -86,13 +100,134 @@ class Image:
     """Decoded image JSON, for indexing and pages; empty when it did not decode."""
 
     @property
+    def run_config(self) -> dict[str, Any]:
+        """What a container of the image runs with: `config`, or `container_config` if absent."""
+        cfg = self.config.get("config") or self.config.get("container_config") or {}
+        return cfg if isinstance(cfg, dict) else {}
+
+    @property
     def labels(self) -> dict[str, str]:
         """`config.Labels` of the image, as strings."""
-        cfg = self.config.get("config") or self.config.get("container_config") or {}
+        labels = self.run_config.get("Labels")
+        if not isinstance(labels, dict):
+            return {}
+        return {str(k): str(v) for k, v in labels.items()}
+
+
+# --- v2 (distribution) storage ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Where an image runs: from a list entry's `platform`, or from the image config."""
+
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    def __str__(self) -> str:
+        """`linux/arm64/v8`, the form `platform` in sitegen.yaml takes."""
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A reference from one manifest to a blob or another manifest (OCI descriptor)."""
+
+    media_type: str
+    digest: str
+    size: int
+    platform: Platform | None = None
+    """For an entry of a list or index."""
+    annotations: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    path: Path | None = None
+    """The blob's `data` file when this repository links it and it exists (publishable)."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One live manifest revision of a v2 repository, checked against its digest."""
+
+    digest: str
+    media_type: str
+    """The stored `mediaType` (or what distribution infers when it is absent)."""
+    raw: bytes
+    """The stored bytes: the mirror serves exactly these."""
+    config: Descriptor | None = None
+    layers: tuple[Descriptor, ...] = ()
+    children: tuple[Descriptor, ...] = ()
+    """For a manifest list or OCI index: its entries, in stored order."""
+    annotations: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    image_config: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """The decoded config blob of an image (empty for artifacts and lists)."""
+    v1_id: str | None = None
+    """The image's v1 id (see `sources/schema1.py`); None when it has no v1 view."""
+
+    @property
+    def is_index(self) -> bool:
+        return bool(self.children) or self.media_type in INDEX_MEDIA_TYPES
+
+    @property
+    def artifact_type(self) -> str | None:
+        """The config media type of an OCI artifact (a manifest whose config is no image)."""
+        if self.config is None or self.config.media_type in IMAGE_CONFIG_MEDIA_TYPES:
+            return None
+        return self.config.media_type
+
+    @property
+    def platform(self) -> Platform | None:
+        """os/architecture/variant from the image config."""
+        cfg = self.image_config
+        os_, arch = cfg.get("os"), cfg.get("architecture")
+        if not (isinstance(os_, str) and isinstance(arch, str)):
+            return None
+        variant = cfg.get("variant")
+        return Platform(os_, arch, variant if isinstance(variant, str) and variant else None)
+
+    @property
+    def size(self) -> int:
+        """Bytes a pull downloads: config and layers (compressed), as registries show it."""
+        return sum(d.size for d in (self.config, *self.layers) if d is not None)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        cfg = self.image_config.get("config")
         labels = cfg.get("Labels") if isinstance(cfg, dict) else None
         if not isinstance(labels, dict):
             return {}
         return {str(k): str(v) for k, v in labels.items()}
+
+
+@dataclass(frozen=True)
+class V2Tag:
+    name: str
+    digest: str
+    """What `_manifests/tags/<tag>/current/link` holds: the only truth for a tag."""
+
+
+@dataclass(frozen=True)
+class V2Repository:
+    """A repository of v2 storage: its real name, tags and live manifests."""
+
+    name: str
+    """The full name with every segment (`org/team/app`), as `_catalog` lists it."""
+    tags: tuple[V2Tag, ...] = ()
+    """Sorted by name (the registry lists them in directory order)."""
+    manifests: tuple[Manifest, ...] = ()
+    """Every live revision (list children included), sorted by digest."""
+
+    def manifest(self, digest: str) -> Manifest | None:
+        return next((m for m in self.manifests if m.digest == digest), None)
+
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+INDEX_MEDIA_TYPES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
+IMAGE_CONFIG_MEDIA_TYPES = frozenset(
+    {"application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json"}
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +236,8 @@ class Registry:
 
     repositories: tuple[Repository, ...] = ()
     images: tuple[Image, ...] = ()
+    layout: str = "v1"
+    """`v1` or `v2`: the storage layout crawled; only v2 storage publishes the `/v2/` mirror."""
 
     def image(self, image_id: str) -> Image | None:
         return self._images_by_id().get(image_id)

@@ -34,6 +34,13 @@ never published to a bucket.
     │   │           ├── .index.json       GET …/tags/<tag>
     │   │           └── json              GET …/tags/<tag>/json
     │   └── images/<id>/json, ancestry, files, layer
+    ├── v2/                               the pullable mirror (v2 storage only)
+    │   ├── .index.json                   GET /v2/  ({})
+    │   ├── _catalog                      GET /v2/_catalog
+    │   └── <name: 1+ segments>/
+    │       ├── tags/list/.index.json     GET …/tags/list
+    │       ├── manifests/<ref>.<suffix>  GET …/manifests/<tag or digest> (suffix = media type)
+    │       └── blobs/sha256:<hex>        GET …/blobs/<digest>
     └── .sitegen/                         internal, never served
         ├── index/                        Whoosh index
         ├── meta/images/<id>/             inprogress, layer.416, files.400, headers.json
@@ -46,6 +53,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from pathlib import PurePosixPath
+from urllib.parse import quote
 
 DOC_NAME = ".index.json"
 INTERNAL_DIR = ".sitegen"
@@ -57,6 +65,8 @@ _FOLDER_FORM = (
     re.compile(r"^$"),
     re.compile(r"^v1/repositories/.+/tags$"),
     re.compile(r"^v1/repositories/.+/tags/[^/]+$"),
+    re.compile(r"^v2$"),
+    re.compile(r"^v2/.+/tags/list$"),
 )
 
 
@@ -118,8 +128,11 @@ def url_for_file(relpath: str) -> str | None:
     if not parts or parts[0] == INTERNAL_DIR:
         return None
     if parts[-1] == DOC_NAME:
-        return "/" + "/".join(parts[:-1])
-    return "/" + "/".join(parts)
+        url = "/" + "/".join(parts[:-1])
+        return V2_BASE_URL if url == V2_BASE_URL.rstrip("/") else url
+    url = "/" + "/".join(parts)
+    manifest = _V2_MANIFEST_FILE.match(url)
+    return manifest.group("url") if manifest else url
 
 
 def candidates(url: str) -> tuple[str, ...]:
@@ -150,3 +163,132 @@ def image_meta(image_id: str, name: str) -> str:
 INDEX_DIR = f"{INTERNAL_DIR}/index"
 DEFAULTS_DIR = f"{INTERNAL_DIR}/defaults"
 ERRORS_DIR = f"{INTERNAL_DIR}/errors"
+MEDIA_TYPES = f"{INTERNAL_DIR}/media-types.json"
+"""Optional `{"/url": "media/type"}` for documents whose type no rule can tell (v2 manifests);
+publishing sends these types (see `publish.content_type`)."""
+
+
+# --- the HTML pages ---------------------------------------------------------
+#
+# Pages are folder URLs stored as `<folder>/index.html` (lektor's rule), so
+# links stay clean and any static server finds them. They live beside `v1/`,
+# never inside it: `/v1/…` belongs to the API.
+#
+#     site/
+#     ├── index.html                        GET / with Accept: text/html
+#     ├── 404.html                          every other non-/v1/ 404
+#     ├── repositories/<ns>/index.html      namespace page
+#     ├── repositories/<ns>/<repo>/index.html
+#     ├── images/<id>/index.html
+#     ├── search/index.html                 client-side search
+#     ├── search-index/                     its static index (search_shards.py)
+#     └── static/                           CSS and JS of the pages
+
+PAGE_FILE = "index.html"
+"""The file inside a page's folder; also `/`'s HTML twin of `.index.json`."""
+NOT_FOUND_PAGE = "404.html"
+STATIC_DIR = "static"
+SEARCH_INDEX_DIR = "search-index"
+"""Where the static client-side search index is published (`/search-index/…`)."""
+
+
+def page_url(page: str, *names: str) -> str:
+    """The URL path (leading slash, not percent-encoded, no base_url) of a page or asset.
+
+    `page` is `index`, `namespace` (ns), `repository` (ns, repo), `image`
+    (id), `search`, `not_found`, `static` (file name), `search_index`, or
+    `v1` (segments after `/v1/`) for the JSON a page shows.
+    """
+    match page, names:
+        case "index", ():
+            return "/"
+        case "namespace", (namespace,):
+            return f"/{url_path('repositories', namespace)}/"
+        case "repository", (namespace, name):  # a v2 name may have more segments
+            return f"/{url_path('repositories', namespace, *name.split('/'))}/"
+        case "image", (image_id,):
+            return f"/{url_path('images', image_id)}/"
+        case "search", ():
+            return "/search/"
+        case "not_found", ():
+            return f"/{NOT_FOUND_PAGE}"
+        case "static", (name,):
+            return f"/{url_path(STATIC_DIR, name)}"
+        case "search_index", ():
+            return f"/{SEARCH_INDEX_DIR}/"
+        case "v1", segments if segments:  # a v2 repository name may have more segments
+            return f"/{url_path('v1', *(part for s in segments for part in s.split('/')))}"
+    raise ValueError(f"no page {page!r} with {len(names)} name(s)")
+
+
+def page_file(url: str) -> str:
+    """The output file of a page URL from `page_url`: folders get `PAGE_FILE`."""
+    relpath = url.lstrip("/")
+    return relpath + PAGE_FILE if relpath == "" or relpath.endswith("/") else relpath
+
+
+def url_for(page: str, *names: str, base_url: str = "/") -> str:
+    """The href of a page: `base_url` + its percent-encoded URL path.
+
+    Templates reach URLs only through this (bound to the configured
+    base_url), so a site published under `/registry/` links correctly and
+    no template joins paths itself.
+    """
+    return base_url.rstrip("/") + quote(page_url(page, *names), safe=_HREF_SAFE)
+
+
+def url_pattern(page: str, arity: int, *, base_url: str = "/") -> str:
+    """`url_for` with `{0}`, `{1}`… in place of the names, for scripts that fill them in.
+
+    The script must percent-encode what it puts in (`encodeURIComponent`).
+    """
+    placeholders = [f"{{{i}}}" for i in range(arity)]
+    return base_url.rstrip("/") + quote(page_url(page, *placeholders), safe=_HREF_SAFE + "{}")
+
+
+_HREF_SAFE = "/-._~!$&'()*+,;=:@"
+"""Characters RFC 3986 allows unencoded in a path (`quote` encodes the rest)."""
+
+
+# --- the v2 mirror ----------------------------------------------------------
+#
+# A v2 client picks the manifest parser from `Content-Type` alone, and every
+# manifest has its own media type, so a manifest's file name carries it as a
+# suffix: `manifests/<tag or digest>.<suffix>`. A static server maps the
+# suffix to the type (nginx: `types { … }` + `try_files $uri.<suffix> …`), a
+# bucket strips it from the key (`url_for_file`) and sends the type, and the
+# site needs no per-build server configuration. Tags (`[\w][\w.-]*`) and
+# digests have no suffix of their own to collide with: `<ref>.<suffix>` is
+# always one reference plus one suffix. `tags/list` is folder-form, so a
+# repository `a/tags/list` can coexist with `a`'s tag list.
+
+V2_BASE_URL = "/v2/"
+"""The v2 API root: it answers 200 `{}` (clients ping it), and only on v2 sites."""
+V2_MANIFEST_SUFFIXES = {
+    "application/vnd.docker.distribution.manifest.v2+json": "dmv2",
+    "application/vnd.docker.distribution.manifest.list.v2+json": "dlist",
+    "application/vnd.oci.image.manifest.v1+json": "omani",
+    "application/vnd.oci.image.index.v1+json": "oidx",
+}
+"""Media type → file suffix of a manifest; the one table servers and buckets read."""
+V2_TAG_DIGESTS = f"{INTERNAL_DIR}/nginx/v2-tag-digests.map"
+"""`"<name>:<tag>" "sha256:…";` lines: nginx's `Docker-Content-Digest` for tags."""
+_V2_MANIFEST_FILE = re.compile(
+    r"^(?P<url>/v2/.+/manifests/[^/]+)\.(?:" + "|".join(V2_MANIFEST_SUFFIXES.values()) + ")$"
+)
+
+
+def v2_url(name: str, *rest: str) -> str:
+    """`v2/<name segments…>/<rest…>` (no leading slash); `name` may have several segments."""
+    return url_path("v2", *name.split("/"), *rest)
+
+
+def v2_manifest_file(name: str, reference: str, media_type: str) -> str:
+    """The file of `/v2/<name>/manifests/<reference>`, suffixed with its media type."""
+    return f"{v2_url(name, 'manifests', reference)}.{V2_MANIFEST_SUFFIXES[media_type]}"
+
+
+def v2_manifest_candidates(url: str) -> tuple[tuple[str, str], ...]:
+    """(file, media type) pairs that may answer a manifest URL, in the order servers try them."""
+    url = url.strip("/")
+    return tuple((f"{url}.{suffix}", kind) for kind, suffix in V2_MANIFEST_SUFFIXES.items())

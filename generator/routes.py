@@ -153,3 +153,40 @@ def token_repository(repository: str) -> str:
     """The normalised `ns/repo` 0.9.1 put in `X-Docker-Token` (`busybox` → `library/busybox`)."""
     parts = repository.rstrip("/").split("/", 1)
     return "/".join(parts) if len(parts) == 2 else f"library/{parts[0]}"
+
+
+# --- the v2 mirror ------------------------------------------------------------
+#
+# distribution's read routes, with its own grammar for names, tags and
+# digests: a URL outside it gets the router's plain-text 404, as from the
+# registry. Group names double as nginx variables (`$v2name`…), so the
+# patterns are written once for both servers.
+
+V2_NAME_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+r"""distribution's `[a-z0-9]+((\.|_|__|-*)[a-z0-9]+)*`, with `-+` for `-*` (the same names):
+its `-*` may match nothing, which makes PCRE (nginx) and Python backtrack exponentially."""
+V2_NAME = rf"{V2_NAME_COMPONENT}(?:/{V2_NAME_COMPONENT})*"
+V2_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+V2_DIGEST = r"sha256:[a-f0-9]{64}"
+V2_DIGEST_SHAPED = r"[A-Za-z0-9_+.-]+:[A-Za-z0-9_+.=-]+"
+"""What the router takes for a digest (go-digest's `DigestRegexp`); not all of it is valid."""
+
+V2_ROUTES: dict[str, str] = {
+    "v2_base": r"^/v2/$",
+    "v2_catalog": r"^/v2/_catalog$",
+    "v2_tags": rf"^/v2/(?P<v2name>{V2_NAME})/tags/list$",
+    "v2_manifest_digest": rf"^/v2/(?P<v2name>{V2_NAME})/manifests/(?P<v2digest>{V2_DIGEST})$",
+    "v2_manifest_tag": rf"^/v2/(?P<v2name>{V2_NAME})/manifests/(?P<v2tag>{V2_TAG})$",
+    "v2_blob": rf"^/v2/(?P<v2name>{V2_NAME})/blobs/(?P<v2digest>{V2_DIGEST})$",
+    "v2_blob_invalid": rf"^/v2/(?P<v2name>{V2_NAME})/blobs/(?P<v2digest>{V2_DIGEST_SHAPED})$",
+}
+"""Route name → pattern, tried in this order; anything else under `/v2/` is a plain 404."""
+
+
+def match_v2(url: str) -> tuple[str, dict[str, str]] | None:
+    """The v2 route for a decoded URL path, with its named groups."""
+    for name, pattern in V2_ROUTES.items():
+        m = re.match(pattern, url)
+        if m:
+            return name, m.groupdict()
+    return None

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from generator import paths, routes
+from generator import paths, routes, serve_v2
 from generator.emit import v1_json
 from generator.routes import Headers, Missing, Route
 
@@ -35,6 +35,7 @@ HeaderList = list[tuple[str, str]]
 EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 ONE_YEAR = 365 * 24 * 3600
 JSON = "application/json"
+HTML = "text/html; charset=utf-8"
 
 
 class Answer:
@@ -100,6 +101,9 @@ class SiteApp:
         url = _decoded_path(environ)
         if url is None:
             return _not_found()
+        v2 = self._v2(url, environ)
+        if v2 is not None:
+            return v2
         if url == routes.USERS_URL:
             return Answer(200, v1_json.USERS, no_cache())
         if url == routes.USERS_URL.rstrip("/"):
@@ -114,6 +118,8 @@ class SiteApp:
         if found is None:
             return self._static(url)
         route, groups = found
+        if route.name == "root":
+            return self._root(route, environ)
         if route.image:
             early = self._image_guard(route, groups["image_id"], environ)
             if early is not None:
@@ -126,6 +132,13 @@ class SiteApp:
         if path is None:
             return self._missing(route, route.missing, groups, environ)
         return self._found(route, path, url, groups, environ)
+
+    def _v2(self, url: str, environ: dict[str, Any]) -> Answer | None:
+        """The `/v2/` mirror's answer; None outside it, or on a site without one."""
+        if url != "/v2" and not url.startswith("/v2/"):
+            return None
+        v2 = serve_v2.answer(url, self._file, environ.get("HTTP_RANGE"))
+        return None if v2 is None else Answer(v2.status, v2.body, v2.headers, v2.content_type)
 
     def _image_guard(self, route: Route, image_id: str, environ: dict[str, Any]) -> Answer | None:
         """0.9.1's decorators, in order: valid id, upload finished, If-Modified-Since."""
@@ -206,19 +219,42 @@ class SiteApp:
             headers.append(("X-Docker-Checksum-Payload", checksum))
         return headers
 
+    def _root(self, route: Route, environ: dict[str, Any]) -> Answer:
+        """`/` is both the v1 root document and the HTML index.
+
+        Browsers (`Accept: text/html`) get the page; every other client gets
+        0.9.1's JSON (docker and the oracle send no such Accept).
+        """
+        page = None
+        if "text/html" in environ.get("HTTP_ACCEPT", ""):
+            page = self._file(paths.page_file(paths.page_url("index")))
+        if page is not None:
+            answer = Answer(200, page.read_bytes(), no_cache(), HTML)
+        else:
+            path = self._file(paths.file_for_url("/"))
+            if path is None:
+                answer = self._missing(route, route.missing, {}, environ)
+            else:
+                answer = self._found(route, path, "/", {}, environ)
+        answer.headers.append(("Vary", "Accept"))
+        return answer
+
     def _static(self, url: str) -> Answer:
-        """Files outside the v1 API (HTML pages and their assets)."""
+        """Files outside the v1 API (HTML pages and their assets); else the HTML 404 page."""
         if url.startswith("/v1/"):
             return _not_found()
         rel = url.strip("/")
-        for candidate in ((f"{rel}/index.html" if rel else "index.html"), rel):
+        for candidate in ((f"{rel}/{paths.PAGE_FILE}" if rel else paths.PAGE_FILE), rel):
             path = self._file(candidate) if candidate else None
             if path is not None:
                 ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
                 if ctype.startswith("text/") or ctype == "application/javascript":
                     ctype += "; charset=utf-8"
                 return Answer(200, path.read_bytes(), [("Cache-Control", "no-cache")], ctype)
-        return _not_found()
+        page = self._file(paths.page_file(paths.page_url("not_found")))
+        if page is None:  # a site built before the pages existed
+            return _not_found()
+        return Answer(404, page.read_bytes(), [("Cache-Control", "no-cache")], HTML)
 
     def _search(self, environ: dict[str, Any]) -> Answer | None:
         index = self._search_index()

@@ -14,7 +14,7 @@ from generator.config import config_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-COMMANDS = ["build", "serve", "nginx-config"]
+COMMANDS = ["build", "serve", "nginx-config", "publish"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -62,3 +62,13 @@ def test_nginx_config_prints_a_server_block_for_the_output(tmp_path: Path, capsy
     out = capsys.readouterr().out
     assert "listen 127.0.0.1:9999;" in out
     assert f'root "{tmp_path.resolve()}";' in out
+
+
+def test_commands_that_read_the_output_do_not_need_the_source(tmp_path: Path, capsys) -> None:
+    """The site may be served on a host that cannot see the registry's storage."""
+    config = tmp_path / "sitegen.yaml"
+    config.write_text("source: /registry/not/on/this/host\noutput: public\n")
+    assert main(["nginx-config", "--config", str(config)]) == 0
+    assert f'root "{tmp_path / "public"}";' in capsys.readouterr().out
+    assert main(["build", "--config", str(config)]) == 2
+    assert "does not exist" in capsys.readouterr().err

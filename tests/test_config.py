@@ -78,7 +78,8 @@ ONE_MISTAKE = [
     pytest.param(
         "source: registry\ncolour: red\n",
         "sitegen.yaml: unknown key 'colour' (known keys: source, output, include_private,"
-        " include_layers, source_type, search)",
+        " include_layers, source_type, platform, search, title, registry_host, base_url,"
+        " templates_dir)",
         id="unknown-no-guess",
     ),
     pytest.param(
@@ -114,17 +115,17 @@ ONE_MISTAKE = [
     ),
     pytest.param(
         "source: registry\nsource_type: v3\n",
-        "sitegen.yaml: 'source_type': 'v3' is not one of auto, v1",
+        "sitegen.yaml: 'source_type': 'v3' is not one of auto, v1, v2",
         id="bad-choice",
     ),
     pytest.param(
         "source: registry\nsource_type: V1\n",
-        "sitegen.yaml: 'source_type': 'V1' is not one of auto, v1; did you mean 'v1'?",
+        "sitegen.yaml: 'source_type': 'V1' is not one of auto, v1, v2; did you mean 'v1'?",
         id="choice-case",
     ),
     pytest.param(
         "source: registry\nsource_type: 1\n",
-        "sitegen.yaml: 'source_type': expected one of auto, v1, got 1 (an integer)",
+        "sitegen.yaml: 'source_type': expected one of auto, v1, v2, got 1 (an integer)",
         id="choice-not-string",
     ),
     pytest.param(
@@ -265,7 +266,7 @@ def test_every_error_is_reported_at_once(root: Path) -> None:
         "sitegen.yaml: unknown key 'include_layer'; did you mean 'include_layers'?",
         "sitegen.yaml: 'include_private': expected true or false, got 'yes' (a string)."
         " Hint: remove the quotes.",
-        "sitegen.yaml: 'source_type': 'v3' is not one of auto, v1",
+        "sitegen.yaml: 'source_type': 'v3' is not one of auto, v1, v2",
         "sitegen.yaml: unknown key 'search.paginat'; did you mean 'search.paginate'?",
         f"sitegen.yaml: 'source': {root}/nowhere does not exist"
         " (a relative path is read from the config file's folder)",
@@ -506,7 +507,12 @@ def test_config_keys() -> None:
         "include_private",
         "include_layers",
         "source_type",
+        "platform",
         "search.paginate",
+        "title",
+        "registry_host",
+        "base_url",
+        "templates_dir",
     ]
 
 

@@ -109,6 +109,15 @@ class SiteWriter:
             shutil.copyfile(source, target)
         return True
 
+    def directory(self, relpath: str, origin: str) -> Path | None:
+        """Claim a whole folder for a library that writes its own files (the Whoosh index)."""
+        target = self._claim(relpath, origin)
+        if target is None:
+            return None
+        target.mkdir()
+        self._dirs.add(relpath)
+        return target
+
     def written(self) -> dict[str, str]:
         """Every file written so far, with what wrote it."""
         return dict(self._files)

@@ -1,38 +1,54 @@
 """Storage backends: each turns a registry's storage into a `model.Registry`.
 
 `open_source()` picks one by name, with a plain dict (distribution's
-`factory.Register`/`Create`); `auto` decides by what is on disk.
+`factory.Register`/`Create`); `auto` decides by what is on disk: v2 storage
+has `docker/registry/v2/`, v1 storage `images/` or `repositories/`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
 from generator.errors import ConfigError
 from generator.model import Registry
 from generator.report import Report
-from generator.sources import v1, v1_layout
+from generator.sources import v1, v1_layout, v2, v2_layout
 
 Crawler = Callable[[Path, Report], Registry]
 
-CRAWLERS: dict[str, Crawler] = {"v1": v1.crawl}
+CRAWLERS: dict[str, Crawler] = {"v1": v1.crawl, "v2": v2.crawl}
 
 
 def detect(root: Path) -> str:
     """The layout found at `root`."""
+    if v2_layout.looks_like_v2(root):
+        return "v2"
+    if (root / v2_layout.BLOBS / v2_layout.ALGORITHM).is_dir():
+        raise ConfigError(
+            f"'source': {root} looks like the inside of v2 storage; set source to the "
+            "storage root, the folder that holds docker/registry/v2"
+        )
     if v1_layout.looks_like_v1(root):
         return "v1"
     raise ConfigError(
-        f"'source': {root} holds no registry storage (expected images/ or repositories/)"
+        f"'source': {root} holds no registry storage "
+        "(expected docker/registry/v2/, images/ or repositories/)"
     )
 
 
-def open_source(root: Path, source_type: str = "auto") -> Crawler:
+def open_source(
+    root: Path, source_type: str = "auto", *, platform: str = v2.DEFAULT_PLATFORM
+) -> Crawler:
+    """The crawler for `root`; `platform` picks the child of a v2 list that v1 views show."""
     kind = detect(root) if source_type == "auto" else source_type
     try:
-        return CRAWLERS[kind]
+        crawler = CRAWLERS[kind]
     except KeyError:
         raise ConfigError(
             f"'source_type': {kind!r} is not one of {', '.join(['auto', *CRAWLERS])}"
         ) from None
+    if crawler is v2.crawl:
+        return functools.partial(v2.crawl, platform=platform)
+    return crawler

@@ -1,0 +1,221 @@
+"""The HTML pages: one Jinja environment, one `render_<page>()` per page type, one emitter.
+
+**Templates** are looked up in the user's `templates_dir` first, then in the
+project's `templates/`; `default:<name>` always names the shipped one, so a
+user template can `{% extends "default:repository.html" %}` (datasette's
+chain). Autoescaping is on for everything and undefined names fail the build
+(`StrictUndefined`), so a renamed field cannot render blank. Each page
+carries an HTML comment listing the templates considered, the one used
+marked `*`, so people see which file to override.
+
+**Where the shipped templates live.** `templates/` sits beside the package
+in a checkout (and an editable install); pyproject maps it into the wheel as
+`generator/templates/`. `PROJECT_TEMPLATES` takes the packaged copy when it
+exists, else the checkout's, so both installs find the same files without a
+configuration key.
+
+**Determinism.** Pages depend on the storage only: no build time unless
+`SOURCE_DATE_EPOCH` is set (then a footer line, and relative date hints
+computed from it for readers without JavaScript). The pages' script
+recomputes relative hints from the reader's clock.
+
+**No requests leave the site.** Pages link only `url_for` URLs, load only
+`/static/` files, and send a Content-Security-Policy of `'self'`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from generator import paths
+from generator.config import Config
+from generator.emit.html_data import (
+    ImageView,
+    Moment,
+    NamespaceView,
+    RepositoryView,
+    SiteData,
+    human_size,
+)
+from generator.emit.v1_tree import Output, Selection
+from generator.errors import BuildError
+from generator.model import Registry
+from generator.report import Report
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+PROJECT_TEMPLATES = next(
+    (p for p in (_PACKAGE / "templates", _PACKAGE.parent / "templates") if p.is_dir()),
+    _PACKAGE.parent / "templates",
+)
+"""The shipped templates: inside the installed package, else beside it in a checkout."""
+
+STATIC_FILES = ("site.css", "site.js", "search.js", "favicon.svg")
+"""Files under `templates/static/`, copied (not rendered) to `/static/`."""
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """`site` in every template: what the configuration says about the whole site."""
+
+    title: str
+    registry_host: str
+    """Empty when unset: the pages' script shows the host serving them."""
+    base_url: str
+    built: Moment | None
+    """`SOURCE_DATE_EPOCH`, when set; else None (no build time in the pages)."""
+
+
+def source_date_epoch(environ: Mapping[str, str] | None = None) -> int | None:
+    """The reproducible-builds clock, if set to a valid number."""
+    value = (os.environ if environ is None else environ).get("SOURCE_DATE_EPOCH", "")
+    return int(value) if value.strip().isdigit() else None
+
+
+def environment(templates_dir: Path | None) -> jinja2.Environment:
+    """The Jinja environment: user templates first, then the shipped ones, `default:` prefix."""
+    folders = [str(d) for d in (templates_dir, PROJECT_TEMPLATES) if d is not None]
+    loader = jinja2.ChoiceLoader([
+        jinja2.FileSystemLoader(folders),
+        jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(str(PROJECT_TEMPLATES))}, ":"),
+    ])
+    env = jinja2.Environment(
+        loader=loader,
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+    env.filters["human_size"] = human_size
+    return env
+
+
+class Pages:
+    """Renders every page of one site; `render_<page>()` returns the HTML text."""
+
+    def __init__(self, config: Config, site: SiteInfo | None = None) -> None:
+        self.env = environment(config.templates_dir)
+        self.site = site or SiteInfo(
+            title=config.title,
+            registry_host=config.registry_host,
+            base_url=config.base_url,
+            built=Moment.parse(source_date_epoch()),
+        )
+        # Cached: pages link the same URLs again and again (assets, ancestors, namespaces).
+        self.url_for = functools.lru_cache(maxsize=1 << 16)(
+            functools.partial(paths.url_for, base_url=config.base_url)
+        )
+        self.url_pattern = functools.partial(paths.url_pattern, base_url=config.base_url)
+
+    def render_index(self, namespaces: Sequence[NamespaceView]) -> str:
+        return self._render(["index.html"], page="index", namespaces=namespaces)
+
+    def render_namespace(self, namespace: NamespaceView) -> str:
+        names = [f"namespace-{namespace.name}.html", "namespace.html"]
+        return self._render(names, page="namespace", namespace=namespace)
+
+    def render_repository(self, repo: RepositoryView) -> str:
+        names = [f"repository-{repo.namespace}-{repo.name}.html", "repository.html"]
+        return self._render(names, page="repository", repo=repo)
+
+    def render_image(self, image: ImageView) -> str:
+        return self._render(["image.html"], page="image", image=image)
+
+    def render_search(self) -> str:
+        return self._render(["search.html"], page="search")
+
+    def render_not_found(self) -> str:
+        return self._render(["404.html"], page="not_found")
+
+    def static_file(self, name: str) -> bytes:
+        """A static asset through the same search path (a user may replace `static/site.css`)."""
+        source, _, _ = self.env.loader.get_source(self.env, f"static/{name}")  # type: ignore[union-attr]
+        return source.encode("utf-8")
+
+    def _render(self, names: list[str], **context: Any) -> str:
+        template = self.env.select_template(names)
+        considered = ", ".join(f"*{n}" if n == template.name else n for n in names)
+        return template.render(
+            site=self.site,
+            url_for=self.url_for,
+            url_pattern=self.url_pattern,
+            now=self.site.built.timestamp if self.site.built else None,
+            templates_considered=considered,
+            **context,
+        )
+
+
+# --- the emitter -----------------------------------------------------------------------------
+
+
+def site_outputs(
+    selection: Selection, registry: Registry, config: Config, report: Report
+) -> Iterator[Output]:
+    """Every HTML page and asset of the site, in a fixed order.
+
+    A template that does not load or render fails the build (BuildError
+    naming the template, the line and the page): a broken template breaks
+    every page alike, and a blank field must not be published silently.
+    """
+    del report  # storage problems are reported by the crawl; templates are fatal
+    pages = Pages(config)
+    data = SiteData(selection.repositories, selection.images, registry)
+    for name in STATIC_FILES:
+        url = paths.page_url("static", name)
+        yield Output(paths.page_file(url), pages.static_file(name), origin="HTML assets")
+    yield _page(("index",), lambda: pages.render_index(data.namespaces))
+    yield _page(("search",), pages.render_search)
+    yield _page(("not_found",), pages.render_not_found)
+    for ns in data.namespaces:
+        yield _page(("namespace", ns.name), functools.partial(pages.render_namespace, ns))
+    for repo in data.repositories:
+        page = ("repository", repo.namespace, repo.name)
+        yield _page(page, functools.partial(pages.render_repository, repo))
+    for image in data.image_pages:
+        view = functools.partial(data.image_view, image)
+        yield _page(("image", image.id), lambda view=view: pages.render_image(view()))
+
+
+def _page(page: tuple[str, ...], render: Callable[[], str]) -> Output:
+    url = paths.page_url(*page)
+    try:
+        text = render()
+    except jinja2.TemplateError as exc:
+        raise BuildError(f"HTML page {url}: {_template_error(exc)}") from None
+    return Output(paths.page_file(url), text.encode("utf-8"), origin=f"HTML page {url}")
+
+
+def _template_error(exc: jinja2.TemplateError) -> str:
+    """`template.html: line 12: message`, as precise as Jinja knows."""
+    if isinstance(exc, jinja2.TemplateNotFound):
+        names = getattr(exc, "templates", None) or [exc.name]
+        return f"template not found: {', '.join(map(str, names))} (searched {_searched()})"
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        where: tuple[str | None, int | None] = (exc.filename or exc.name, exc.lineno)
+    else:
+        where = _template_frame(exc)
+    prefix = f"{where[0]}: line {where[1]}: " if where[0] else ""
+    return f"{prefix}{type(exc).__name__}: {exc.message}"
+
+
+def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
+    """The innermost template file and line of a render error (Jinja rewrites the traceback)."""
+    tb, found = exc.__traceback__, (None, None)
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".html"):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def _searched() -> str:
+    return str(PROJECT_TEMPLATES)

@@ -1,0 +1,506 @@
+"""What the HTML pages show: plain view objects computed from the gathered registry.
+
+The templates only format these (their attributes are the template context,
+documented in the README); everything that needs the whole registry is
+decided here once: sizes summed over ancestry, signature tags folded away,
+repositories without tags hidden from lists, tags newest first, images
+linked only when the site publishes their page.
+
+Sizes are the sizes of the layer files as the registry stored them. v1
+clients pushed plain tars or compressed ones, so a layer says `compressed`
+only when its first bytes say so (gzip, bzip2, xz, zstd magic numbers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from generator.model import Image, Registry, Repository, Tag
+
+SIGNATURE_TAG = re.compile(r"^sha256-[0-9a-f]{64}\.(?:sig|att|sbom)$")
+"""cosign's signature, attestation and SBOM tags: folded away by default."""
+
+_COMPRESSION_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+_CREATED = re.compile(
+    r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:?\d\d)?$"
+)
+
+
+# --- small values ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A point in time, shown in ISO form with a relative hint."""
+
+    timestamp: int
+    """Unix seconds (UTC)."""
+
+    @property
+    def iso(self) -> str:
+        """`2015-01-08T17:45:33Z`, for `<time datetime>`."""
+        return self._utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    @property
+    def text(self) -> str:
+        """`2015-01-08 17:45 UTC`, what people read."""
+        return self._utc.strftime("%Y-%m-%d %H:%M UTC")
+
+    @property
+    def date(self) -> str:
+        """`2015-01-08`, for tight table cells."""
+        return self._utc.strftime("%Y-%m-%d")
+
+    def ago(self, now: int | None) -> str:
+        """`3 years ago` relative to `now` (Unix seconds); empty when `now` is unknown."""
+        return "" if now is None else relative(now - self.timestamp)
+
+    @property
+    def _utc(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.timestamp, dt.UTC)
+
+    @classmethod
+    def parse(cls, value: Any) -> Moment | None:
+        """From Unix seconds or Docker's RFC 3339 `created` (nanoseconds, any offset)."""
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int | float):
+            return cls(int(value)) if 0 <= value < 1e11 else None
+        if not isinstance(value, str):
+            return None
+        m = _CREATED.match(value.strip())
+        if not m:
+            return None
+        zone = m.group(3) or "Z"
+        zone = "+00:00" if zone == "Z" else zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"
+        try:
+            moment = dt.datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}{zone}")
+        except ValueError:
+            return None
+        return cls(int(moment.timestamp()))
+
+
+def relative(seconds: int) -> str:
+    """`5 minutes ago`, `in 2 days`: the largest whole unit (the pages' script does the same)."""
+    ahead, seconds = seconds < 0, abs(seconds)
+    for unit, length in (("year", 31_557_600), ("month", 2_629_800), ("day", 86_400),
+                         ("hour", 3_600), ("minute", 60)):
+        if seconds >= length:
+            n = seconds // length
+            amount = f"{n} {unit}{'' if n == 1 else 's'}"
+            return f"in {amount}" if ahead else f"{amount} ago"
+    return "just now"
+
+
+@dataclass(frozen=True)
+class Size:
+    """A number of stored bytes, perhaps a lower bound (a layer was missing)."""
+
+    bytes: int
+    complete: bool = True
+    """False when some layer's size is unknown: the real size is larger."""
+    compressed: bool = False
+    """Every layer counted is stored compressed."""
+
+    @property
+    def human(self) -> str:
+        """`12.4 MB` (decimal units, as docker prints sizes)."""
+        return human_size(self.bytes)
+
+
+def human_size(n: int) -> str:
+    """`512 B`, `2.5 kB`, `12.4 MB`, `1.07 GB`: three significant digits, decimal units."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB", "TB", "PB"):
+        value /= 1000
+        if value < 999.95 or unit == "PB":
+            digits = 2 if value < 10 else 1 if value < 100 else 0
+            return f"{value:.{digits}f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def compression(layer: Path | None) -> str | None:
+    """`gzip`, `xz`, … when the stored layer file is compressed; None for a tar or nothing."""
+    if layer is None:
+        return None
+    try:
+        with layer.open("rb") as f:
+            head = f.read(6)
+    except OSError:
+        return None
+    return next((name for magic, name in _COMPRESSION_MAGIC if head.startswith(magic)), None)
+
+
+def platform(image: Image | None) -> str:
+    """`linux/amd64`, whatever parts the image JSON names."""
+    if image is None:
+        return ""
+    parts = [image.config.get("os"), image.config.get("architecture")]
+    return "/".join(str(p) for p in parts if isinstance(p, str) and p)
+
+
+def command_text(value: Any) -> str:
+    """A Cmd/Entrypoint as one line: a list joined with spaces, a string as is."""
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+# --- the views -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagView:
+    tag: Tag
+    image: Image | None
+    """The image when it exists in the site (else the tag dangles or its image is private)."""
+    image_page: bool
+    """The site has an HTML page for the image."""
+    size: Size | None
+    created: Moment | None
+    """The image's `created`."""
+    updated: Moment | None
+    """The tag's `last_update` (when it was pushed)."""
+    signature: bool
+
+    @property
+    def name(self) -> str:
+        return self.tag.name
+
+    @property
+    def image_id(self) -> str:
+        return self.tag.image_id
+
+    @property
+    def short_id(self) -> str:
+        return self.tag.image_id[:12]
+
+    @property
+    def platform(self) -> str:
+        return platform(self.image)
+
+    @property
+    def newest(self) -> int:
+        """Sort key of "newest first": pushed, else created, else the epoch."""
+        moment = self.updated or self.created
+        return moment.timestamp if moment else 0
+
+
+@dataclass(frozen=True)
+class RepositoryView:
+    repository: Repository
+    tags: tuple[TagView, ...]
+    """Ordinary tags, newest first (then by name)."""
+    signatures: tuple[TagView, ...]
+    """`sha256-<hex>.sig|.att|.sbom` tags, by name: shown folded."""
+    size: Size | None
+    """All layers any tag reaches, each counted once."""
+
+    @property
+    def namespace(self) -> str:
+        return self.repository.namespace
+
+    @property
+    def name(self) -> str:
+        return self.repository.name
+
+    @property
+    def full_name(self) -> str:
+        return self.repository.full_name
+
+    @property
+    def description(self) -> str | None:
+        return self.repository.description
+
+    @property
+    def private(self) -> bool:
+        return self.repository.private
+
+    @property
+    def pull_tag(self) -> TagView | None:
+        """The tag the pull command names: `latest` if there is one, else the newest."""
+        latest = [t for t in self.tags if t.name == "latest"]
+        return (latest or list(self.tags) or [None])[0]
+
+    @property
+    def tag_count(self) -> int:
+        return len(self.tags) + len(self.signatures)
+
+    @property
+    def listed(self) -> bool:
+        """Shown in lists by default: a real repository with tags left."""
+        return self.repository.is_directory and self.tag_count > 0
+
+    @property
+    def updated(self) -> Moment | None:
+        """The newest tag push (or image creation)."""
+        moments = [t.updated or t.created for t in (*self.tags, *self.signatures)]
+        return max((m for m in moments if m), key=lambda m: m.timestamp, default=None)
+
+    @property
+    def json_links(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(label, v1 segments) of each JSON document the site has for the repository."""
+        base = ("repositories", self.namespace, self.name)
+        links: list[tuple[str, tuple[str, ...]]] = []
+        if not self.repository.is_directory:
+            return ()
+        if self.repository.has_entries:
+            links.append(("tags", (*base, "tags")))
+        if self.repository.index_images is not None:
+            links.append(("images", (*base, "images")))
+        links += [("json", (*base, "json")), ("properties", (*base, "properties"))]
+        return tuple(links)
+
+
+@dataclass(frozen=True)
+class NamespaceView:
+    name: str
+    repositories: tuple[RepositoryView, ...]
+    """Every repository of the namespace, by name."""
+
+    @property
+    def listed(self) -> tuple[RepositoryView, ...]:
+        return tuple(r for r in self.repositories if r.listed)
+
+    @property
+    def hidden(self) -> tuple[RepositoryView, ...]:
+        """Repositories without tags (emptied by deletes, or stray entries): folded away."""
+        return tuple(r for r in self.repositories if not r.listed)
+
+
+@dataclass(frozen=True)
+class LayerView:
+    """One step of an image's history (the image itself first)."""
+
+    image_id: str
+    image: Image | None
+    image_page: bool
+    size: Size | None
+    compression: str | None
+
+    @property
+    def short_id(self) -> str:
+        return self.image_id[:12]
+
+    @cached_property
+    def created(self) -> Moment | None:
+        return Moment.parse(self.image.config.get("created")) if self.image else None
+
+    @cached_property
+    def created_by(self) -> str:
+        """The build step: `container_config.Cmd` (`/bin/sh -c #(nop) COPY …`)."""
+        if self.image is None:
+            return ""
+        cfg = self.image.config.get("container_config")
+        return command_text(cfg.get("Cmd")) if isinstance(cfg, dict) else ""
+
+
+@dataclass(frozen=True)
+class ImageView:
+    image: Image
+    layer: LayerView
+    history: tuple[LayerView, ...]
+    """The image, then its parent, … down to the base image."""
+    total: Size | None
+    tagged: tuple[tuple[RepositoryView, TagView], ...]
+    """Tags of published repositories pointing at this image."""
+
+    @property
+    def id(self) -> str:
+        return self.image.id
+
+    @property
+    def short_id(self) -> str:
+        return self.image.id[:12]
+
+    @property
+    def created(self) -> Moment | None:
+        return Moment.parse(self.image.config.get("created"))
+
+    @property
+    def author(self) -> str:
+        return str(self.image.config.get("author") or "")
+
+    @property
+    def comment(self) -> str:
+        return str(self.image.config.get("comment") or "")
+
+    @property
+    def docker_version(self) -> str:
+        return str(self.image.config.get("docker_version") or "")
+
+    @property
+    def platform(self) -> str:
+        return platform(self.image)
+
+    @property
+    def settings(self) -> tuple[tuple[str, Any], ...]:
+        """(name, value) of the run configuration people look for, when set.
+
+        Values are strings, or lists of strings for Env and ExposedPorts.
+        """
+        cfg = self.image.run_config
+        found: list[tuple[str, Any]] = []
+        env = cfg.get("Env")
+        if isinstance(env, list) and env:
+            found.append(("Env", [str(e) for e in env]))
+        for key in ("Entrypoint", "Cmd"):
+            text = command_text(cfg.get(key))
+            if text:
+                found.append((key, text))
+        for key in ("WorkingDir", "User"):
+            if cfg.get(key):
+                found.append((key, str(cfg[key])))
+        ports = cfg.get("ExposedPorts")
+        if isinstance(ports, dict) and ports:
+            found.append(("ExposedPorts", sorted(str(p) for p in ports)))
+        return tuple(found)
+
+    @property
+    def labels(self) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(self.image.labels.items()))
+
+    @property
+    def json_links(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        base = ("images", self.image.id)
+        links = [("json", (*base, "json"))]
+        if self.image.ancestry is not None:
+            links.append(("ancestry", (*base, "ancestry")))
+        if self.image.files is not None:
+            links.append(("files", (*base, "files")))
+        return tuple(links)
+
+
+# --- building the views ----------------------------------------------------------------------
+
+
+class SiteData:
+    """Every view of one build, computed lazily and once."""
+
+    def __init__(self, repositories: Sequence[Repository], images: Sequence[Image],
+                 registry: Registry) -> None:
+        self.registry = registry
+        self._repositories = sorted(repositories, key=lambda r: (r.namespace, r.name))
+        self._images = {image.id: image for image in images}
+        self._total: dict[str, Size | None] = {}
+        self._layers: dict[str, LayerView] = {}
+
+    # -- which images have pages ---------------------------------------------------------
+
+    def image(self, image_id: str) -> Image | None:
+        """An image the site publishes (private-only images are not)."""
+        return self._images.get(image_id)
+
+    def has_page(self, image: Image | None) -> bool:
+        """Images in upload have no page: the site answers their JSON with 400."""
+        return image is not None and not image.in_progress and image.json is not None
+
+    @cached_property
+    def image_pages(self) -> tuple[Image, ...]:
+        return tuple(i for i in sorted(self._images.values(), key=lambda i: i.id)
+                     if self.has_page(i))
+
+    # -- repositories --------------------------------------------------------------------
+
+    @cached_property
+    def repositories(self) -> tuple[RepositoryView, ...]:
+        return tuple(self._repository(r) for r in self._repositories)
+
+    @cached_property
+    def namespaces(self) -> tuple[NamespaceView, ...]:
+        groups: dict[str, list[RepositoryView]] = {}
+        for view in self.repositories:
+            groups.setdefault(view.namespace, []).append(view)
+        return tuple(NamespaceView(ns, tuple(views)) for ns, views in groups.items())
+
+    @cached_property
+    def tagged(self) -> dict[str, tuple[tuple[RepositoryView, TagView], ...]]:
+        """Image id -> the (repository, tag) pairs pointing at it."""
+        found: dict[str, list[tuple[RepositoryView, TagView]]] = {}
+        for view in self.repositories:
+            for tag in (*view.tags, *view.signatures):
+                found.setdefault(tag.image_id, []).append((view, tag))
+        return {k: tuple(v) for k, v in found.items()}
+
+    def _repository(self, repository: Repository) -> RepositoryView:
+        rows = [self._tag(tag) for tag in repository.tags]
+        plain = sorted((t for t in rows if not t.signature), key=lambda t: (-t.newest, t.name))
+        signatures = sorted((t for t in rows if t.signature), key=lambda t: t.name)
+        reached = {i for t in rows if t.image for i in self._ancestry(t.image)}
+        size = self._sum(reached) if reached else None
+        return RepositoryView(repository, tuple(plain), tuple(signatures), size)
+
+    def _tag(self, tag: Tag) -> TagView:
+        image = self.image(tag.image_id)
+        return TagView(
+            tag=tag,
+            image=image,
+            image_page=self.has_page(image),
+            size=self.total_size(image) if image else None,
+            created=Moment.parse(image.config.get("created")) if image else None,
+            updated=Moment.parse(tag.last_update),
+            signature=bool(SIGNATURE_TAG.match(tag.name)),
+        )
+
+    # -- images --------------------------------------------------------------------------
+
+    def image_view(self, image: Image) -> ImageView:
+        history = tuple(self.layer(i) for i in self._ancestry(image))
+        return ImageView(
+            image=image,
+            layer=self.layer(image.id),
+            history=history,
+            total=self.total_size(image),
+            tagged=self.tagged.get(image.id, ()),
+        )
+
+    def layer(self, image_id: str) -> LayerView:
+        if image_id not in self._layers:
+            image = self.image(image_id)
+            known = image is not None and image.layer_size is not None
+            packed = compression(image.layer_path) if image is not None else None
+            size = Size(image.layer_size, compressed=packed is not None) if known else None
+            self._layers[image_id] = LayerView(
+                image_id, image, self.has_page(image), size, packed
+            )
+        return self._layers[image_id]
+
+    def total_size(self, image: Image) -> Size | None:
+        """The image's layer plus its ancestors' layers."""
+        if image.id not in self._total:
+            self._total[image.id] = self._sum(self._ancestry(image))
+        return self._total[image.id]
+
+    def _ancestry(self, image: Image) -> list[str]:
+        """The image id, then its ancestors' ids (the `ancestry` file, else the parent chain)."""
+        if image.ancestry:
+            return list(dict.fromkeys(image.ancestry))
+        chain, current = [], image
+        while current is not None and current.id not in chain:
+            chain.append(current.id)
+            current = self.image(current.parent) if current.parent else None
+        return chain
+
+    def _sum(self, image_ids: Iterable[str]) -> Size | None:
+        layers = [self.layer(i) for i in image_ids]
+        known = [layer.size for layer in layers if layer.size is not None]
+        if not known:
+            return None
+        return Size(
+            sum(s.bytes for s in known),
+            complete=len(known) == len(layers),
+            compressed=all(s.compressed for s in known),
+        )

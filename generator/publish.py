@@ -1,0 +1,504 @@
+"""Publish a built site to an S3 bucket: one object per URL, uploading only what changed.
+
+A bucket answers `GET /<key>` with the object stored under exactly that key,
+so keys are URLs (`paths.url_for_file`), never the files that hold them:
+`v1/repositories/a/b/tags/.index.json` → `<prefix>/v1/repositories/a/b/tags`.
+Keys are flat strings, so `…/tags` and `…/tags/latest` can both exist, which
+no file system allows. Internal files (`.sitegen/`) are never uploaded.
+
+The root document (`/`) cannot have a key of its own: `<prefix>/` is a
+"folder" to S3 tools, and some S3-compatible servers drop its body. It goes
+to `ROOT_KEY` (`index.html`, the index document of a website bucket) unless
+the site has an HTML home page there, which browsers want more: Docker
+clients never read `/`.
+
+A run, and why in this order:
+1. Share the build's lock, so a build cannot swap the output while it is
+   read; a build started meanwhile exits 3, and so does this run if a build
+   holds the lock.
+2. List the bucket under the prefix: size and ETag of every key, one request
+   per 1,000 keys, instead of a HEAD per object.
+3. Upload the files whose size or ETag differ. The ETag S3 gives a single-part
+   upload is the MD5 of the body; a multipart one (files of
+   `MULTIPART_THRESHOLD` and more) gets the MD5 of its parts' MD5s and `-N`,
+   which is computed here with the part size s3transfer uses. Buckets that
+   encrypt with KMS keys give other ETags: there every file is uploaded.
+   Uploads go in phases, images first and tag documents and search last, so
+   a reader never sees a tag whose image is not there yet.
+4. Only when every upload succeeded, delete the keys under the prefix that
+   the site no longer has. A failed upload stops the run and deletes nothing.
+
+Content-Type and Cache-Control follow from the URL (`object_headers`), so
+they are not compared; after an upgrade that changes them, `force=True`
+uploads everything once.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from generator import paths, routes
+from generator.emit.writer import lock_path
+from generator.errors import BuildLocked, ConfigError, PublishError
+
+log = logging.getLogger("sitegen")
+
+ROOT_KEY = "index.html"
+"""Where the root document goes when the site has no HTML home page (see the module docstring)."""
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+"""Files this large go up in parts of this size (s3transfer enlarges parts past 10,000)."""
+JOBS = 16
+"""Uploads in flight at once; S3 latency, not bandwidth, bounds a site of small files."""
+DELETE_BATCH = 1000
+"""The most keys one DeleteObjects request takes."""
+
+_HASH_BLOCK = 1024 * 1024
+_BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_T = TypeVar("_T")
+
+
+# --- where: the target and the keys ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """`s3://bucket/prefix`: the bucket, and the folder-like prefix the site owns in it."""
+
+    bucket: str
+    prefix: str
+    """Without leading or trailing slash; empty means the whole bucket is the site's."""
+
+    @classmethod
+    def parse(cls, url: str) -> Target:
+        parts = urlsplit(url)
+        shape = "expected s3://BUCKET or s3://BUCKET/PREFIX"
+        if parts.scheme != "s3" or not _BUCKET_NAME.match(parts.netloc):
+            raise ConfigError(f"publish target {url!r}: {shape}")
+        if parts.query or parts.fragment:
+            raise ConfigError(f"publish target {url!r}: {shape} (no '?' or '#')")
+        prefix = parts.path.strip("/")
+        if prefix and any(s in ("", ".", "..") for s in prefix.split("/")):
+            raise ConfigError(f"publish target {url!r}: the prefix has an empty, '.' or '..' part")
+        return cls(parts.netloc, prefix)
+
+    def key(self, url: str) -> str:
+        """The key for a URL path (leading slash, not `/`)."""
+        return f"{self.prefix}{url}" if self.prefix else url[1:]
+
+    @property
+    def owned(self) -> str:
+        """The key prefix this site owns: nothing outside it is listed, changed or deleted."""
+        return f"{self.prefix}/" if self.prefix else ""
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+@dataclass(frozen=True)
+class SiteFile:
+    """One published file of the site and the object it becomes."""
+
+    url: str
+    key: str
+    path: Path
+    size: int
+    etag: str = ""
+    """Filled in by `expected_etag` before the comparison."""
+
+
+def site_files(site: Path, target: Target) -> list[SiteFile]:
+    """Every published file of `site` with its key, internal files and symlinks left out.
+
+    A symlink could lead anywhere on this machine, and the bucket may be
+    public: the builder never writes one, so one found here is skipped.
+    """
+    found: dict[str, SiteFile] = {}
+    for folder, dirs, files in os.walk(site):
+        rel = Path(folder).relative_to(site).as_posix()
+        rel = "" if rel == "." else f"{rel}/"
+        dirs[:] = sorted(d for d in dirs if f"{rel}{d}" != paths.INTERNAL_DIR)
+        for name in sorted(files):
+            path = Path(folder, name)
+            url = paths.url_for_file(f"{rel}{name}")
+            if url is None:
+                continue
+            if path.is_symlink() or not path.is_file():
+                log.warning("%s: not published, not a regular file", path)
+                continue
+            found[url] = SiteFile(url, "", path, path.stat().st_size)
+    root = found.pop("/", None)
+    if root is not None and f"/{ROOT_KEY}" not in found:
+        found["/"] = root
+    return [
+        SiteFile(f.url, target.key(f"/{ROOT_KEY}" if f.url == "/" else f.url), f.path, f.size)
+        for f in found.values()
+    ]
+
+
+# --- how: the headers of each object ----------------------------------------------------------
+
+_V1_DOCUMENT = re.compile(r"^/(?:$|_ping$|v1/)")
+_BY_EXTENSION = {
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".ico": "image/vnd.microsoft.icon",
+    ".woff2": "font/woff2",
+    ".txt": "text/plain; charset=utf-8",
+    ".xml": "application/xml",
+    ".atom": "application/atom+xml",
+    ".webmanifest": "application/manifest+json",
+}
+_IMAGE_CACHE = "public, max-age=31536000"
+_IMMUTABLE = frozenset({routes.Headers.IMAGE, routes.Headers.LAYER})
+
+
+def content_type(url: str, recorded: Mapping[str, str]) -> str:
+    """The Content-Type of the object for `url`: the one place that decides it.
+
+    `recorded` comes first: a type an emitter wrote to `paths.MEDIA_TYPES`
+    because no rule can tell it (a v2 manifest carries its own media type).
+    Then the v1 API, whose documents are JSON whatever their last segment
+    looks like (tag `1.0.html` is JSON too), except layers. Then the
+    extension, from a fixed table: the system's mime.types differs between
+    machines and the output must not.
+    """
+    if url in recorded:
+        return recorded[url]
+    if _V1_DOCUMENT.match(url):
+        return "application/octet-stream" if url.endswith("/layer") else "application/json"
+    name = url.rsplit("/", 1)[-1]
+    extension = name[name.rfind(".") :].lower() if "." in name else ""
+    return _BY_EXTENSION.get(extension, "application/octet-stream")
+
+
+def cache_control(url: str) -> str:
+    """0.9.1's caching: image documents for a year (an id's content never changes), else none."""
+    for route in routes.ROUTES:
+        if route.regex.match(url):
+            return _IMAGE_CACHE if route.headers in _IMMUTABLE else "no-cache"
+    return "no-cache"
+
+
+def object_headers(url: str, recorded: Mapping[str, str]) -> dict[str, str]:
+    """The S3 `ExtraArgs` every upload of `url` carries."""
+    return {"ContentType": content_type(url, recorded), "CacheControl": cache_control(url)}
+
+
+def recorded_media_types(site: Path) -> dict[str, str]:
+    """The types emitters recorded in `paths.MEDIA_TYPES` (none yet for v1 sites)."""
+    path = site / paths.MEDIA_TYPES
+    if not path.is_file():
+        return {}
+    try:
+        types = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise PublishError(f"{path}: not readable JSON ({exc}); rebuild the site") from None
+    if not isinstance(types, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in types.items()
+    ):
+        raise PublishError(f"{path}: expected an object of URL → media type; rebuild the site")
+    return types
+
+
+def _waves(files: list[SiteFile]) -> list[list[SiteFile]]:
+    """Uploads grouped into waves that run one after the other.
+
+    By phase first (`_phase`). Then, within a phase, a key that is also the
+    prefix of others goes up after them (`…/tags/latest/json`, then
+    `…/tags/latest`, then `…/tags`): S3 does not care, but filer-backed
+    servers (SeaweedFS) keep the object `K` and the folder `K/` in one entry,
+    and lose `K` when both are created at once.
+    """
+    heights = dict.fromkeys((f.key for f in files), 0)
+    for key in list(heights):
+        parts = key.split("/")
+        for i in range(1, len(parts)):
+            ancestor = "/".join(parts[:i])
+            if ancestor in heights:
+                heights[ancestor] = max(heights[ancestor], len(parts) - i)
+    groups: dict[tuple[int, int], list[SiteFile]] = {}
+    for f in files:
+        groups.setdefault((_phase(f.url), heights[f.key]), []).append(f)
+    return [groups[wave] for wave in sorted(groups)]
+
+
+def _phase(url: str) -> int:
+    """Upload order: images, repository documents, tags, then everything else."""
+    for route in routes.ROUTES:
+        if route.regex.match(url):
+            if route.image:
+                return 0
+            if route.name in ("tags", "tag", "tag_json"):
+                return 2
+            return 3 if route.name in ("root", "search") else 1
+    return 3
+
+
+# --- what changed: ETags --------------------------------------------------------------------
+
+
+def part_size(size: int, threshold: int) -> int:
+    """The part size s3transfer uses for a file of `size` (it enlarges parts past 10,000)."""
+    from s3transfer.utils import ChunksizeAdjuster
+
+    return int(ChunksizeAdjuster().adjust_chunksize(threshold, size))
+
+
+def expected_etag(path: Path, size: int, threshold: int = MULTIPART_THRESHOLD) -> str:
+    """The ETag S3 gives `path` when it is uploaded as `publish` uploads it."""
+    if size < threshold:
+        digest = hashlib.md5(usedforsecurity=False)
+        with path.open("rb") as f:
+            while block := f.read(_HASH_BLOCK):
+                digest.update(block)
+        return digest.hexdigest()
+    part = part_size(size, threshold)
+    parts = []
+    with path.open("rb") as f:
+        for _ in range(0, size, part):
+            digest = hashlib.md5(usedforsecurity=False)
+            left = part
+            while left and (block := f.read(min(_HASH_BLOCK, left))):
+                digest.update(block)
+                left -= len(block)
+            parts.append(digest.digest())
+    combined = hashlib.md5(b"".join(parts), usedforsecurity=False).hexdigest()
+    return f"{combined}-{len(parts)}"
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    target: str
+    uploaded: tuple[str, ...]
+    """Keys uploaded, in upload order."""
+    unchanged: int
+    deleted: tuple[str, ...]
+    """Stale keys deleted."""
+    bytes_uploaded: int
+    seconds: float
+
+    def summary(self) -> str:
+        """One line for cron mail, like the build's."""
+        return (
+            f"Done: published to {self.target}: {len(self.uploaded)} uploaded "
+            f"({_human(self.bytes_uploaded)}), {self.unchanged} unchanged, "
+            f"{len(self.deleted)} deleted in {self.seconds:.2f} seconds"
+        )
+
+
+def publish(
+    site: Path,
+    target_url: str,
+    *,
+    endpoint_url: str | None = None,
+    force: bool = False,
+    jobs: int = JOBS,
+    multipart_threshold: int = MULTIPART_THRESHOLD,
+) -> PublishResult:
+    """Make the bucket under `target_url` hold exactly the site's objects; see the module doc."""
+    started = time.monotonic()
+    target = Target.parse(target_url)
+    if not (site / paths.INTERNAL_DIR).is_dir():
+        raise ConfigError(f"'output': {site} is not a built site; run `sitegen build` first")
+    with _reading(site):
+        files = site_files(site, target)
+        recorded = recorded_media_types(site)
+        client = _client(endpoint_url, jobs)
+        with _explained(target, endpoint_url):
+            remote = _listing(client, target)
+        etags = _parallel(jobs, lambda f: expected_etag(f.path, f.size, multipart_threshold), files)
+        files = [replace(f, etag=etag) for f, etag in zip(files, etags, strict=True)]
+        changed = [f for f in files if force or remote.get(f.key) != (f.size, f.etag)]
+        uploader = _Uploader(client, target.bucket, recorded, multipart_threshold)
+        for wave in _waves(changed):
+            _parallel(jobs, uploader.upload, wave)
+        stale = sorted(set(remote) - {f.key for f in files})
+        _delete(client, target, stale)
+    result = PublishResult(
+        target=str(target),
+        uploaded=tuple(f.key for wave in _waves(changed) for f in wave),
+        unchanged=len(files) - len(changed),
+        deleted=tuple(stale),
+        bytes_uploaded=sum(f.size for f in changed),
+        seconds=time.monotonic() - started,
+    )
+    log.info("%s", result.summary())
+    return result
+
+
+@contextlib.contextmanager
+def _reading(site: Path) -> Iterator[None]:
+    """Share the build's lock on `site` while reading it (no lock file: nobody builds here)."""
+    lock = lock_path(site)
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildLocked(
+                f"a sitegen build is writing {site} (lock {lock} is held); "
+                "publish after it finishes. Nothing was published"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _client(endpoint_url: str | None, jobs: int) -> Any:
+    """An S3 client from boto3's default credential chain (environment, profile, role…).
+
+    Another S3-compatible server (`endpoint_url`) rarely resolves
+    `bucket.host` names, so it gets path-style requests.
+    """
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    config = BotoConfig(
+        max_pool_connections=jobs + 4,
+        s3={"addressing_style": "path"} if endpoint_url else {},
+    )
+    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+
+
+@contextlib.contextmanager
+def _explained(target: Target, endpoint_url: str | None) -> Iterator[None]:
+    """Turn botocore's failures before any upload into one message that says what to fix."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    where = endpoint_url or "AWS"
+    try:
+        yield
+    except NoCredentialsError:
+        raise PublishError(
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "or AWS_PROFILE, or use ~/.aws/credentials or an instance role"
+        ) from None
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "NoSuchBucket":
+            raise PublishError(f"bucket {target.bucket!r} does not exist at {where}") from None
+        raise PublishError(f"listing {target} at {where} failed: {exc}") from None
+    except BotoCoreError as exc:
+        raise PublishError(f"listing {target} at {where} failed: {exc}") from None
+
+
+def _listing(client: Any, target: Target) -> dict[str, tuple[int, str]]:
+    """Size and ETag (no quotes, lower case) of every key the site owns in the bucket."""
+    found = {}
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=target.bucket, Prefix=target.owned
+    )
+    for page in pages:
+        for item in page.get("Contents", ()):
+            found[item["Key"]] = (int(item["Size"]), item["ETag"].strip('"').lower())
+    return found
+
+
+class _Uploader:
+    def __init__(
+        self, client: Any, bucket: str, recorded: Mapping[str, str], threshold: int
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.recorded = recorded
+        self.threshold = threshold
+
+    def upload(self, file: SiteFile) -> None:
+        """One object; any failure becomes a PublishError naming its key."""
+        from boto3.s3.transfer import TransferConfig
+
+        headers = object_headers(file.url, self.recorded)
+        try:
+            if file.size < self.threshold:
+                # The server checks the body against the MD5 compared above.
+                md5 = base64.b64encode(bytes.fromhex(file.etag)).decode()
+                with file.path.open("rb") as body:
+                    self.client.put_object(
+                        Bucket=self.bucket, Key=file.key, Body=body, ContentMD5=md5, **headers
+                    )
+            else:
+                config = TransferConfig(
+                    multipart_threshold=self.threshold,
+                    multipart_chunksize=part_size(file.size, self.threshold),
+                )
+                self.client.upload_file(
+                    str(file.path), self.bucket, file.key, ExtraArgs=headers, Config=config
+                )
+        except Exception as exc:
+            raise PublishError(
+                f"uploading {file.key} failed, so nothing was deleted: {exc}"
+            ) from exc
+        log.debug("uploaded %s (%s)", file.key, headers["ContentType"])
+
+
+def _delete(client: Any, target: Target, keys: list[str]) -> None:
+    """Delete stale keys, each of them under the site's prefix, 1,000 per request."""
+    assert all(k.startswith(target.owned) for k in keys)
+    for start in range(0, len(keys), DELETE_BATCH):
+        batch = keys[start : start + DELETE_BATCH]
+        try:
+            answer = client.delete_objects(
+                Bucket=target.bucket,
+                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+            )
+        except Exception as exc:
+            raise PublishError(f"deleting stale keys from {batch[0]} on failed: {exc}") from exc
+        errors = answer.get("Errors") or []
+        if errors:
+            first = errors[0]
+            raise PublishError(
+                f"deleting {first.get('Key')} failed: {first.get('Code')} {first.get('Message')}"
+                f" ({len(errors)} keys not deleted)"
+            )
+        for key in batch:
+            log.debug("deleted %s", key)
+
+
+def _parallel(jobs: int, work: Callable[[Any], _T], items: Iterable[Any]) -> list[_T]:
+    """`work` over `items` on `jobs` threads, results in order; the first error stops the rest."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        try:
+            concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
+        finally:
+            for future in futures:
+                future.cancel()
+        return [future.result() for future in futures]
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
