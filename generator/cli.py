@@ -167,6 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
         server.serve_forever()
     finally:
         server.server_close()
+        server.get_app().close()
     return 0
 
 

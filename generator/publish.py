@@ -127,19 +127,24 @@ def site_files(site: Path, target: Target) -> list[SiteFile]:
     public: the builder never writes one, so one found here is skipped.
     """
     found: dict[str, SiteFile] = {}
-    for folder, dirs, files in os.walk(site):
-        rel = Path(folder).relative_to(site).as_posix()
-        rel = "" if rel == "." else f"{rel}/"
-        dirs[:] = sorted(d for d in dirs if f"{rel}{d}" != paths.INTERNAL_DIR)
-        for name in sorted(files):
-            path = Path(folder, name)
-            url = paths.url_for_file(f"{rel}{name}")
-            if url is None:
-                continue
-            if path.is_symlink() or not path.is_file():
-                log.warning("%s: not published, not a regular file", path)
-                continue
-            found[url] = SiteFile(url, "", path, path.stat().st_size)
+    folders = [(site, "")]
+    while folders:
+        folder, rel = folders.pop()
+        with os.scandir(folder) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                relpath = f"{rel}{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    if relpath != paths.INTERNAL_DIR:
+                        folders.append((Path(entry.path), f"{relpath}/"))
+                    continue
+                url = paths.url_for_file(relpath)
+                if url is None:
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    log.warning("%s: not published, not a regular file", entry.path)
+                    continue
+                size = entry.stat(follow_symlinks=False).st_size
+                found[url] = SiteFile(url, "", Path(entry.path), size)
     root = found.pop("/", None)
     if root is not None and f"/{ROOT_KEY}" not in found:
         found["/"] = root
@@ -288,6 +293,17 @@ def expected_etag(path: Path, size: int, threshold: int = MULTIPART_THRESHOLD) -
     return f"{combined}-{len(parts)}"
 
 
+def _hashed(files: list[SiteFile], jobs: int, threshold: int) -> list[SiteFile]:
+    """`files` with their expected ETags: large files on threads (hashlib frees the GIL)."""
+
+    def etag(file: SiteFile) -> str:
+        return expected_etag(file.path, file.size, threshold)
+
+    large = [f for f in files if f.size >= _HASH_BLOCK]
+    known = dict(zip(large, _parallel(jobs, etag, large), strict=True))
+    return [replace(f, etag=known[f] if f in known else etag(f)) for f in files]
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -326,13 +342,14 @@ def publish(
     if not (site / paths.INTERNAL_DIR).is_dir():
         raise ConfigError(f"'output': {site} is not a built site; run `sitegen build` first")
     with _reading(site):
-        files = site_files(site, target)
-        recorded = recorded_media_types(site)
         client = _client(endpoint_url, jobs)
-        with _explained(target, endpoint_url):
-            remote = _listing(client, target)
-        etags = _parallel(jobs, lambda f: expected_etag(f.path, f.size, multipart_threshold), files)
-        files = [replace(f, etag=etag) for f, etag in zip(files, etags, strict=True)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as background:
+            # The listing waits on the network while the site is read and hashed here.
+            listing = background.submit(_listing, client, target)
+            files = _hashed(site_files(site, target), jobs, multipart_threshold)
+            recorded = recorded_media_types(site)
+            with _explained(target, endpoint_url):
+                remote = listing.result()
         changed = [f for f in files if force or remote.get(f.key) != (f.size, f.etag)]
         uploader = _Uploader(client, target.bucket, recorded, multipart_threshold)
         for wave in _waves(changed):

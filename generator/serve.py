@@ -73,7 +73,15 @@ class SiteApp:
         self.site = site.resolve()
         self.paginate = paginate
         self._index: Any = None
+        self._index_identity = 0
         self._index_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Release the search index's open files."""
+        with self._index_lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -270,14 +278,20 @@ class SiteApp:
         return Answer(200, body, no_cache())
 
     def _search_index(self) -> Any:
+        """The index of the site published now; reopened after a rebuild swapped it."""
         directory = self.site / paths.INDEX_DIR
-        if not directory.is_dir():
+        try:
+            identity = directory.stat().st_ino
+        except OSError:
             return None
         with self._index_lock:
-            if self._index is None:
+            if self._index is None or self._index_identity != identity:
                 from generator.index import SearchIndex  # only when a site has an index
 
+                if self._index is not None:
+                    self._index.close()
                 self._index = SearchIndex.open(directory)
+                self._index_identity = identity
             return self._index
 
     def _file(self, relpath: str) -> Path | None:

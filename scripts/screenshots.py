@@ -41,7 +41,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--width", type=int, default=1200)
-    parser.add_argument("--height", type=int, default=760)
+    parser.add_argument("--height", type=int, default=900)
     args = parser.parse_args()
     why = browser.available()
     if why:

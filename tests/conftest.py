@@ -53,6 +53,7 @@ def _serve(site: Path, **kwargs: object) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+        server.get_app().close()
 
 
 @pytest.fixture(scope="session")

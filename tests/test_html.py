@@ -405,6 +405,13 @@ def test_a_broken_template_fails_the_build_naming_it(oracle_storage: Path, tmp_p
     with pytest.raises(BuildError, match=r"index\.html: line 1: TemplateSyntaxError"):
         build_site(oracle_storage, site, templates_dir=templates)
 
+    (templates / "index.html").write_text('{% include "_nope.html" %}')
+    with pytest.raises(BuildError) as raised:
+        build_site(oracle_storage, site, templates_dir=templates)
+    assert str(raised.value) == (
+        f"/: template not found: _nope.html (searched {templates}, {html.PROJECT_TEMPLATES})"
+    )
+
 
 @pytest.mark.parametrize(
     ("yaml", "message"),

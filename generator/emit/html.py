@@ -103,6 +103,8 @@ class Pages:
 
     def __init__(self, config: Config, site: SiteInfo | None = None) -> None:
         self.env = environment(config.templates_dir)
+        self.folders = [d for d in (config.templates_dir, PROJECT_TEMPLATES) if d is not None]
+        """Where templates are looked up, first match wins (for error messages)."""
         self.site = site or SiteInfo(
             title=config.title,
             registry_host=config.registry_host,
@@ -110,7 +112,7 @@ class Pages:
             built=Moment.parse(source_date_epoch()),
         )
         # Cached: pages link the same URLs again and again (assets, ancestors, namespaces).
-        self.url_for = functools.lru_cache(maxsize=1 << 16)(
+        self.url_for = functools.lru_cache(maxsize=None)(
             functools.partial(paths.url_for, base_url=config.base_url)
         )
         self.url_pattern = functools.partial(paths.url_pattern, base_url=config.base_url)
@@ -168,36 +170,37 @@ def site_outputs(
     del report  # storage problems are reported by the crawl; templates are fatal
     pages = Pages(config)
     data = SiteData(selection.repositories, selection.images, registry)
+
+    def page(names: tuple[str, ...], render: Callable[[], str | bytes]) -> Output:
+        url = paths.page_url(*names)
+        try:
+            text = render()
+        except jinja2.TemplateError as exc:
+            raise BuildError(f"{url}: {_template_error(exc, pages.folders)}") from None
+        body = text.encode("utf-8") if isinstance(text, str) else text
+        return Output(paths.page_file(url), body, origin=f"HTML page {url}")
+
     for name in STATIC_FILES:
-        url = paths.page_url("static", name)
-        yield Output(paths.page_file(url), pages.static_file(name), origin="HTML assets")
-    yield _page(("index",), lambda: pages.render_index(data.namespaces))
-    yield _page(("search",), pages.render_search)
-    yield _page(("not_found",), pages.render_not_found)
+        yield page(("static", name), functools.partial(pages.static_file, name))
+    yield page(("index",), lambda: pages.render_index(data.namespaces))
+    yield page(("search",), pages.render_search)
+    yield page(("not_found",), pages.render_not_found)
     for ns in data.namespaces:
-        yield _page(("namespace", ns.name), functools.partial(pages.render_namespace, ns))
+        yield page(("namespace", ns.name), functools.partial(pages.render_namespace, ns))
     for repo in data.repositories:
-        page = ("repository", repo.namespace, repo.name)
-        yield _page(page, functools.partial(pages.render_repository, repo))
+        names = ("repository", repo.namespace, repo.name)
+        yield page(names, functools.partial(pages.render_repository, repo))
     for image in data.image_pages:
         view = functools.partial(data.image_view, image)
-        yield _page(("image", image.id), lambda view=view: pages.render_image(view()))
+        yield page(("image", image.id), lambda view=view: pages.render_image(view()))
 
 
-def _page(page: tuple[str, ...], render: Callable[[], str]) -> Output:
-    url = paths.page_url(*page)
-    try:
-        text = render()
-    except jinja2.TemplateError as exc:
-        raise BuildError(f"HTML page {url}: {_template_error(exc)}") from None
-    return Output(paths.page_file(url), text.encode("utf-8"), origin=f"HTML page {url}")
-
-
-def _template_error(exc: jinja2.TemplateError) -> str:
+def _template_error(exc: jinja2.TemplateError, folders: Sequence[Path]) -> str:
     """`template.html: line 12: message`, as precise as Jinja knows."""
     if isinstance(exc, jinja2.TemplateNotFound):
         names = getattr(exc, "templates", None) or [exc.name]
-        return f"template not found: {', '.join(map(str, names))} (searched {_searched()})"
+        searched = ", ".join(map(str, folders))
+        return f"template not found: {', '.join(map(str, names))} (searched {searched})"
     if isinstance(exc, jinja2.TemplateSyntaxError):
         where: tuple[str | None, int | None] = (exc.filename or exc.name, exc.lineno)
     else:
@@ -216,6 +219,3 @@ def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
         tb = tb.tb_next
     return found
 
-
-def _searched() -> str:
-    return str(PROJECT_TEMPLATES)

@@ -29,10 +29,10 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from generator import model
 from generator.emit import v1_json
@@ -68,10 +68,30 @@ def crawl(root: Path, report: Report, *, platform: str = DEFAULT_PLATFORM) -> Re
     """Read every repository under `root/docker/registry/v2`."""
     blobs = _Blobs(root, report)
     wanted = parse_platform(platform)
+    found = sorted(_find_repositories(layout.repositories_dir(root), report))
+    return assemble(
+        (_crawl_repository(name, repo_dir, blobs, report) for name, repo_dir in found),
+        wanted,
+        blobs,
+    )
+
+
+class BlobFiles(Protocol):
+    """The blob files the v1 view links: storage's `data` files, or an HTTP crawl's cache."""
+
+    chains: dict[str, list[schema1.V1Layer]]
+    """The v1 chain of every image manifest that has one, by manifest digest."""
+
+    def exists(self, digest: str) -> bool: ...
+
+    def path(self, digest: str) -> Path: ...
+
+
+def assemble(repos: Iterable[V2Repository], wanted: Platform, blobs: BlobFiles) -> Registry:
+    """The registry of `repos` (sorted by name), each with its v1 view: how every v2 source ends."""
     repositories: list[Repository] = []
     images: dict[str, Image] = {}
-    for name, repo_dir in sorted(_find_repositories(layout.repositories_dir(root), report)):
-        v2_repo = _crawl_repository(name, repo_dir, blobs, report)
+    for v2_repo in repos:
         repositories.append(_v1_view(v2_repo, wanted, images, blobs))
     return Registry(
         repositories=tuple(repositories),
@@ -267,16 +287,40 @@ def _manifest(
         if not blobs.exists(digest):
             report.problem(link, f"links {digest}, whose blob data is missing; skipped")
         return None
-    where = blobs.path(digest)
+    try:
+        manifest = parse_manifest(digest, raw)
+    except BadManifest as exc:
+        report.problem(blobs.path(digest), str(exc))
+        return None
+    if manifest.config is None:  # a list or an index
+        return manifest
+    # Whether a blob is served depends on the repository: named at its revision link.
+    config = _with_path(manifest.config, linked, report, link, "config")
+    layers = tuple(_with_path(d, linked, report, link, "layer") for d in manifest.layers)
+    config_raw = blobs.read(config.digest, MAX_CONFIG_BYTES, "config") if config.path else None
+    if config_raw is None:  # bad bytes are never published
+        config = dataclasses.replace(config, path=None)
+    manifest = dataclasses.replace(manifest, config=config, layers=layers)
+    return with_image_config(manifest, config_raw, blobs.path(config.digest), report, blobs.chains)
+
+
+class BadManifest(ValueError):
+    """Bytes that are no manifest sitegen can publish; the message says why, for a Problem."""
+
+
+def parse_manifest(digest: str, raw: bytes) -> Manifest:
+    """The manifest in `raw` (checked against `digest` by the caller), without blob files.
+
+    Raises BadManifest for bytes that are not JSON, an unknown media type or a
+    malformed descriptor: the storage and HTTP crawlers skip those alike.
+    """
     try:
         doc = json.loads(raw)
     except ValueError as exc:
-        report.problem(where, f"manifest is not JSON ({exc}); skipped")
-        return None
+        raise BadManifest(f"manifest is not JSON ({exc}); skipped") from None
     media_type = _media_type(doc)
     if media_type not in MANIFEST_MEDIA_TYPES:
-        report.problem(where, f"manifest has an unknown media type {media_type[:100]}; skipped")
-        return None
+        raise BadManifest(f"manifest has an unknown media type {media_type[:100]}; skipped")
     try:
         annotations = _annotations(doc.get("annotations"))
         if media_type in model.INDEX_MEDIA_TYPES:
@@ -285,29 +329,32 @@ def _manifest(
         config = _descriptor(doc.get("config"))
         layers = tuple(_descriptor(d) for d in _list(doc, "layers"))
     except _BadDescriptor as exc:
-        report.problem(where, f"manifest {exc}; skipped")
-        return None
-    # Whether a blob is served depends on the repository: named at its revision link.
-    config = _with_path(config, linked, report, link, "config")
-    layers = tuple(_with_path(d, linked, report, link, "layer") for d in layers)
-    config_raw = blobs.read(config.digest, MAX_CONFIG_BYTES, "config") if config.path else None
-    if config_raw is None:  # bad bytes are never published
-        config = dataclasses.replace(config, path=None)
-    image_config: dict[str, Any] = {}
-    v1_id = None
-    if config_raw is not None and config.media_type in model.IMAGE_CONFIG_MEDIA_TYPES:
-        image_config = _decoded_config(config_raw, blobs.path(config.digest), report)
-        v1_id = _v1_chain(digest, config_raw, layers, blobs)
+        raise BadManifest(f"manifest {exc}; skipped") from None
     return Manifest(
-        digest,
-        media_type,
-        raw,
-        config=config,
-        layers=layers,
-        annotations=annotations,
-        image_config=image_config,
-        v1_id=v1_id,
+        digest, media_type, raw, config=config, layers=layers, annotations=annotations
     )
+
+
+def with_image_config(
+    manifest: Manifest,
+    config_raw: bytes | None,
+    where: object,
+    report: Report,
+    chains: dict[str, list[schema1.V1Layer]],
+) -> Manifest:
+    """The manifest with its decoded image config and v1 id, when its config is an image's.
+
+    `config_raw` is the verified config blob (None when unreadable); `where`
+    names it in problems; the image's v1 chain is added to `chains`.
+    """
+    config = manifest.config
+    if config_raw is None or config is None:
+        return manifest
+    if config.media_type not in model.IMAGE_CONFIG_MEDIA_TYPES:
+        return manifest
+    image_config = _decoded_config(config_raw, where, report)
+    v1_id = _v1_chain(manifest.digest, config_raw, manifest.layers, chains)
+    return dataclasses.replace(manifest, image_config=image_config, v1_id=v1_id)
 
 
 def _media_type(doc: Any) -> str:
@@ -385,7 +432,7 @@ def _with_path(
     return dataclasses.replace(descriptor, path=path)
 
 
-def _decoded_config(raw: bytes, where: Path, report: Report) -> dict[str, Any]:
+def _decoded_config(raw: bytes, where: object, report: Report) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except ValueError as exc:
@@ -398,14 +445,17 @@ def _decoded_config(raw: bytes, where: Path, report: Report) -> dict[str, Any]:
 
 
 def _v1_chain(
-    digest: str, config_raw: bytes, layers: tuple[Descriptor, ...], blobs: _Blobs
+    digest: str,
+    config_raw: bytes,
+    layers: tuple[Descriptor, ...],
+    chains: dict[str, list[schema1.V1Layer]],
 ) -> str | None:
     try:
         chain = schema1.v1_chain(config_raw, [d.digest for d in layers])
     except schema1.Schema1Error as exc:
         log.info("%s: no v1 view: %s", digest, exc)
         return None
-    blobs.chains[digest] = chain
+    chains[digest] = chain
     return chain[-1].id
 
 
@@ -413,7 +463,7 @@ def _v1_chain(
 
 
 def _v1_view(
-    repo: V2Repository, wanted: Platform, images: dict[str, Image], blobs: _Blobs
+    repo: V2Repository, wanted: Platform, images: dict[str, Image], blobs: BlobFiles
 ) -> Repository:
     """The repository as the v1 API sees it, adding its v1 images to `images`."""
     parts = repo.name.split("/")
@@ -456,7 +506,7 @@ def _matches(platform: Platform, wanted: Platform) -> bool:
     )
 
 
-def _image(layer: schema1.V1Layer, manifest: Manifest, blobs: _Blobs) -> Image:
+def _image(layer: schema1.V1Layer, manifest: Manifest, blobs: BlobFiles) -> Image:
     chain = blobs.chains[manifest.digest]
     ids = [item.id for item in chain]
     position = ids.index(layer.id)
