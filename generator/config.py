@@ -18,6 +18,7 @@ import datetime
 import difflib
 import os
 import stat
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import Field, dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -30,8 +31,11 @@ from generator.errors import ConfigError
 CONFIG_FILE_NAME = "sitegen.yaml"
 """Read from the current directory when no config file is given."""
 
-SOURCE_TYPES: tuple[str, ...] = ("auto", "v1", "v2")
+SOURCE_TYPES: tuple[str, ...] = ("auto", "v1", "v2", "http")
 """Every accepted `source_type`; the one list that messages and sources use."""
+
+URL_SCHEMES = ("http://", "https://")
+"""A `source` starting with one of these is a registry's API, not a storage folder."""
 
 
 def _base_url_problem(value: str) -> str | None:
@@ -65,6 +69,32 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class HttpConfig:
+    """The `http:` section: how a registry given by URL is crawled (see sources/http.py)."""
+
+    username: str = ""
+    """User for Basic auth and token requests; SITEGEN_REGISTRY_USERNAME overrides it."""
+    password: str = field(default="", repr=False, metadata={"secret": True})
+    """Its password, never logged; prefer SITEGEN_REGISTRY_PASSWORD, which overrides it."""
+    docker_config: Path | None = field(default=None, metadata={"file": True})
+    """A Docker `config.json` whose `auths` entry gives credentials (default: Docker's own)."""
+    ca_bundle: Path | None = field(default=None, metadata={"file": True})
+    """PEM file of the CA certificates trusted for the registry, instead of the system's."""
+    tls_verify: bool = True
+    """Check the registry's TLS certificate; false accepts any certificate (tests only)."""
+    parallel: int = field(default=4, metadata={"min": 1, "max": 64})
+    """How many requests are in flight at once."""
+    timeout: int = field(default=30, metadata={"min": 1, "max": 3600})
+    """Seconds to wait for a connection or for the next bytes of an answer."""
+    retries: int = field(default=5, metadata={"min": 0, "max": 20})
+    """Retries of a request after a connection error, 429 or 5xx, with backoff and Retry-After."""
+    page_size: int = field(default=100, metadata={"min": 1, "max": 10000})
+    """`n` asked of `_catalog` and `tags/list`; the registry's `Link` header gives the next page."""
+    max_failed_percent: int = field(default=10, metadata={"min": 0, "max": 100})
+    """Percent of repositories that may fail to be read; above it the old site is kept."""
+
+
+@dataclass(frozen=True)
 class Config:
     """A checked configuration. Relative paths given here are made absolute.
 
@@ -73,8 +103,8 @@ class Config:
     code follows the same rule as the YAML file.
     """
 
-    source: Path
-    """The registry's storage root folder (required); sitegen only reads it."""
+    source: Path | str
+    """The registry's storage root folder or API URL (required); sitegen only reads it."""
     output: Path = Path("site")
     """Where the site is published; each build replaces it whole, so it must not overlap source."""
     include_private: bool = False
@@ -82,11 +112,13 @@ class Config:
     include_layers: bool = False
     """Also publish layer blobs; off because layers are large and the site would copy them all."""
     source_type: str = field(default="auto", metadata={"choices": SOURCE_TYPES})
-    """Storage layout to read: `auto` detects it from the folder; `v1` or `v2` force one."""
+    """What to read: `auto` detects it; `v1`, `v2` (folders) or `http` (a URL) force one."""
     platform: str = field(default="linux/amd64", metadata={"check": _platform_problem})
     """The child of a v2 multi-platform tag that its v1 view (v1 API, search) shows."""
     search: SearchConfig = SearchConfig()
     """Options of the published search."""
+    http: HttpConfig = HttpConfig()
+    """How a registry given by URL is crawled: credentials, TLS, politeness."""
     title: str = "Docker registry"
     """The site's name, shown in every HTML page's title and header."""
     registry_host: str = field(default="", metadata={"check": _host_problem})
@@ -102,13 +134,34 @@ class Config:
         config_file = _absolute(Path(self.config_file), Path.cwd()) if self.config_file else None
         base = config_file.parent if config_file else Path.cwd()
         object.__setattr__(self, "config_file", config_file)
-        object.__setattr__(self, "source", _absolute(Path(self.source), base))
+        if is_url(self.source):
+            object.__setattr__(self, "source", registry_url(str(self.source)))
+        else:
+            object.__setattr__(self, "source", _absolute(Path(self.source), base))
         object.__setattr__(self, "output", _absolute(Path(self.output), base))
         if self.templates_dir is not None:
             templates = _absolute(Path(self.templates_dir).expanduser(), base)
             object.__setattr__(self, "templates_dir", templates)
         if not self.base_url.endswith("/"):  # `/registry` means the folder `/registry/`
             object.__setattr__(self, "base_url", self.base_url + "/")
+
+    @property
+    def source_url(self) -> str | None:
+        """The registry's base URL when `source` is one (`https://host[/prefix]`), else None."""
+        return self.source if isinstance(self.source, str) else None
+
+
+def is_url(source: object) -> bool:
+    """Whether a `source` names a registry's API rather than a storage folder."""
+    return isinstance(source, str) and source.lower().startswith(URL_SCHEMES)
+
+
+def registry_url(url: str) -> str:
+    """`https://host[:port][/prefix]`: scheme and host lower-cased, no `/` or `/v2` at the end."""
+    parts = urllib.parse.urlsplit(url.strip())
+    path = parts.path.rstrip("/")
+    path = path.removesuffix("/v2").rstrip("/")
+    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, "", ""))
 
 
 def config_keys() -> list[str]:
@@ -145,12 +198,17 @@ def load_config(
         Config, raw, ctx, prefix="", skip={k for k, v in overridden.items() if v is not None}
     )
 
-    src = _place("source", source, raw, ctx, cwd)
+    url = _source_url(source, raw, ctx)
+    src = None if url is not None else _place("source", source, raw, ctx, cwd)
     out = _place("output", output, raw, ctx, cwd)
-    if src is None and source is None and "source" not in raw and need_source:
+    if src is None and url is None and source is None and "source" not in raw and need_source:
         errors.append(_missing_source(label, cwd))
+    if url is not None and need_source:
+        _check_url(url, errors)
     if src is not None and need_source:
         _check_source(src, errors)
+    if need_source:
+        _check_source_type(values.get("source_type", "auto"), url, src, ctx)
     if out is not None:
         _check_output(out, errors)
     if src is not None and out is not None and need_source:
@@ -159,7 +217,8 @@ def load_config(
     if errors:
         raise ConfigError(errors)
     assert out is not None  # no errors means it was set
-    values.update(source=src.path if src else Path(), output=out.path, config_file=file)
+    source_value = url.text if url else (src.path if src else Path())
+    values.update(source=source_value, output=out.path, config_file=file)
     return Config(**values)
 
 
@@ -316,7 +375,7 @@ def _check_section(
                 ctx.error(dotted, f"expected a section with the keys {sub}, got {_describe(value)}")
             continue
         checked = _check_value(kind, fld, value, dotted, ctx)
-        if checked is not _INVALID and kind is not Path:
+        if checked is not _INVALID and kind not in (Path, Path | str):
             values[name] = checked
     return values
 
@@ -327,8 +386,12 @@ def _check_value(kind: Any, fld: Field[Any], value: Any, key: str, ctx: _Context
         if isinstance(value, bool):
             return value
         ctx.error(key, f"expected true or false, got {_describe(value)}.{_bool_hint(value)}")
-    elif kind is Path:
-        problem = _path_problem(value)
+    elif kind is Path or kind == Path | str or kind is int:
+        problem = (
+            _int_problem(value, fld.metadata.get("min"), fld.metadata.get("max"))
+            if kind is int
+            else _path_problem(value)
+        )
         if problem is None:
             return value
         ctx.error(key, problem)
@@ -345,10 +408,12 @@ def _check_value(kind: Any, fld: Field[Any], value: Any, key: str, ctx: _Context
         problem = _string_problem(value, fld.metadata.get("check"))
         if problem is None:
             return value
-        ctx.error(key, problem)
-    elif kind == Path | None:  # an optional folder, read from the config file's folder
+        secret = fld.metadata.get("secret")  # a password is never repeated in a message
+        ctx.error(key, "expected a string. Hint: put it in quotes." if secret else problem)
+    elif kind == Path | None:  # an optional folder or file, read from the config file's folder
         folder = _absolute(Path(value).expanduser(), ctx.base) if isinstance(value, str) else None
-        problem = _path_problem(value) or _folder_problem(folder, value)
+        existing = _file_problem if fld.metadata.get("file") else _folder_problem
+        problem = _path_problem(value) or existing(folder, value)
         if problem is None:
             return folder
         ctx.error(key, problem)
@@ -361,6 +426,22 @@ def _string_problem(value: Any, check: Callable[[str], str | None] | None) -> st
     if not isinstance(value, str):
         return f"expected a string, got {_describe(value)}. Hint: put it in quotes."
     return check(value) if check else None
+
+
+def _int_problem(value: Any, low: int | None, high: int | None) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        hint = " Hint: remove the quotes." if isinstance(value, str) and value.isdigit() else ""
+        return f"expected a whole number, got {_describe(value)}.{hint}"
+    if (low is not None and value < low) or (high is not None and value > high):
+        return f"expected a number from {low} to {high}, got {value}"
+    return None
+
+
+def _file_problem(file: Path | None, value: Any) -> str | None:
+    if file is None or file.is_file():
+        return None
+    read_from = "" if Path(value).is_absolute() else " (read from the config file's folder)"
+    return f"{file} is not a file{read_from}"
 
 
 def _folder_problem(folder: Path | None, value: Any) -> str | None:
@@ -486,6 +567,63 @@ def _resolved(given: Path, base: Path, where: str, base_name: str) -> _Place:
     given = given.expanduser()
     read_from = "" if given.is_absolute() else base_name
     return _Place(_absolute(given, base), where, read_from=read_from)
+
+
+@dataclass(frozen=True)
+class _Url:
+    """A `source` that is a registry URL, as given, and who gave it (for messages)."""
+
+    text: str
+    where: str
+
+
+def _source_url(override: str | Path | None, raw: Mapping[Any, Any], ctx: _Context) -> _Url | None:
+    """The registry URL `source` names, or None for a folder."""
+    if override is not None:
+        return _Url(str(override), "command line: ") if is_url(override) else None
+    value = raw.get("source")
+    if not is_url(value):
+        return None
+    return _Url(value, f"{ctx.label}: " if ctx.label else "")
+
+
+def _check_url(url: _Url, errors: list[str]) -> None:
+    """A registry URL: http(s), a host, no credentials, query or fragment."""
+    parts = urllib.parse.urlsplit(url.text.strip())
+    if "@" in parts.netloc:  # never repeat what may be a password
+        errors.append(
+            f"{url.where}'source': the URL holds credentials, which would show in logs; give "
+            "them with http.username and the SITEGEN_REGISTRY_PASSWORD variable"
+        )
+        return
+    problem = None
+    if not parts.hostname:
+        problem = "has no host"
+    elif not _port_ok(parts):
+        problem = "has a port that is not a number"
+    elif parts.query or parts.fragment:
+        problem = "has a query or fragment; give the registry's base URL"
+    if problem:
+        errors.append(f"{url.where}'source': {url.text} {problem}")
+
+
+def _port_ok(parts: urllib.parse.SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 -- reading it raises for a port that is not a number
+    except ValueError:
+        return False
+    return True
+
+
+def _check_source_type(kind: str, url: _Url | None, src: _Place | None, ctx: _Context) -> None:
+    """`http` needs a URL; `v1` and `v2` need a folder (`auto` decides by the source)."""
+    if kind == "http" and src is not None:
+        ctx.error("source_type", f"'http' needs a registry URL as source, not {src.path}")
+    elif kind in ("v1", "v2") and url is not None:
+        ctx.error(
+            "source_type",
+            f"{kind!r} reads a storage folder, but source is a URL; use 'http' or 'auto'",
+        )
 
 
 def _missing_source(label: str | None, cwd: Path) -> str:

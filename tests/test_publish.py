@@ -325,10 +325,10 @@ def test_the_root_document_goes_to_index_html_unless_the_site_has_a_home_page(
     target = Target.parse("s3://b/p")
     plain = _tiny_site(tmp_path / "a", {".index.json": '"root"', "v1/_ping": "{}",
                                          ".sitegen/errors/x": "internal"})
-    assert {f.key: f.path.name for f in site_files(plain, target)} == {
+    assert {f.key: Path(f.path).name for f in site_files(plain, target)} == {
         "p/index.html": ".index.json", "p/v1/_ping": "_ping"}
     with_home = _tiny_site(tmp_path / "b", {".index.json": '"root"', "index.html": "<html>"})
-    assert {f.key: f.path.name for f in site_files(with_home, target)} == {
+    assert {f.key: Path(f.path).name for f in site_files(with_home, target)} == {
         "p/index.html": "index.html"}
 
 
