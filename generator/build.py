@@ -20,7 +20,7 @@ from generator.emit.v1_tree import Output, Selection
 from generator.emit.writer import SiteWriter, output_lock, remove_stale_staging
 from generator.model import Registry
 from generator.report import Report
-from generator.sources import open_source
+from generator.sources import crawler_for
 
 log = logging.getLogger("sitegen")
 
@@ -53,8 +53,7 @@ def build(config: Config, report: Report) -> BuildResult:
     with output_lock(config.output):
         for leftover in remove_stale_staging(config.output):
             log.info("removed %s left by an interrupted build", leftover)
-        crawl = open_source(config.source, config.source_type, platform=config.platform)
-        registry = crawl(config.source, report)
+        registry = crawler_for(config)(report)
         selection = v1_tree.select(registry, config.include_private)
 
         writer = SiteWriter(config.output, report)

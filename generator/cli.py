@@ -54,7 +54,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Crawl the registry storage and publish the site atomically.",
     )
     _common(p)
-    p.add_argument("--source", metavar="DIR", help="registry storage root (overrides 'source')")
+    p.add_argument(
+        "--source",
+        metavar="DIR|URL",
+        help="registry storage root, or its https:// URL (overrides 'source')",
+    )
     p.add_argument(
         "--strict", action="store_true", help="exit with status 1 if any item had a problem"
     )

@@ -117,8 +117,6 @@ class Config:
     """The child of a v2 multi-platform tag that its v1 view (v1 API, search) shows."""
     search: SearchConfig = SearchConfig()
     """Options of the published search."""
-    http: HttpConfig = HttpConfig()
-    """How a registry given by URL is crawled: credentials, TLS, politeness."""
     title: str = "Docker registry"
     """The site's name, shown in every HTML page's title and header."""
     registry_host: str = field(default="", metadata={"check": _host_problem})
@@ -127,6 +125,8 @@ class Config:
     """URL path the site is published under (`/registry/`); every page link starts with it."""
     templates_dir: Path | None = None
     """Templates that replace the shipped ones by name (`default:page.html` names an original)."""
+    http: HttpConfig = HttpConfig()
+    """How a registry given by URL is crawled: credentials, TLS, politeness."""
     config_file: Path | None = field(default=None, metadata={"key": False})
     """The YAML file this came from (not a key): relative paths are read from its folder."""
 

@@ -146,12 +146,8 @@ def documents(repositories: Iterable[Repository], registry: Registry) -> list[Do
     """One `Document` per repository, in walk order: (namespace, repository) by code point."""
     docs = []
     for repo in sorted(repositories, key=lambda r: (r.namespace, r.name)):
-        labels: set[tuple[str, str]] = set()
-        for tag in repo.tags:
-            image = registry.image(tag.image_id)
-            if image is not None:
-                labels.update(image.labels.items())
-        tags = tuple(sorted({tag_token(t.name) for t in repo.tags}))
+        tag_names, labels = _tags_and_labels(repo, registry)
+        tags = tuple(sorted({tag_token(name) for name in tag_names}))
         label_words = [w for k, v in sorted(labels) for w in words(k) + words(v)]
         found = [*words(repo.namespace), *words(repo.name), *words(repo.description or "")]
         found += [w for t in tags for w in words(t)] + label_words
@@ -167,6 +163,32 @@ def documents(repositories: Iterable[Repository], registry: Registry) -> list[Do
             )
         )
     return docs
+
+
+def _tags_and_labels(
+    repo: Repository, registry: Registry
+) -> tuple[list[str], set[tuple[str, str]]]:
+    """Tag names and the labels of their images.
+
+    A v2 repository is read from its manifests, not its v1 view: that view
+    drops artifacts and tags without an image for `platform`, and shows one
+    platform of a list where every platform's config has labels.
+    """
+    labels: set[tuple[str, str]] = set()
+    if repo.v2 is not None:
+        by_digest = {m.digest: m for m in repo.v2.manifests}
+        for tag in repo.v2.tags:
+            top = by_digest.get(tag.digest)
+            children = [by_digest.get(c.digest) for c in top.children] if top else []
+            for manifest in (top, *children):
+                if manifest is not None:
+                    labels.update(manifest.labels.items())
+        return [tag.name for tag in repo.v2.tags], labels
+    for tag in repo.tags:
+        image = registry.image(tag.image_id)
+        if image is not None:
+            labels.update(image.labels.items())
+    return [tag.name for tag in repo.tags], labels
 
 
 # --- queries ---------------------------------------------------------------------------------

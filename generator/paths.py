@@ -197,7 +197,7 @@ def page_url(page: str, *names: str) -> str:
 
     `page` is `index`, `namespace` (ns), `repository` (ns, repo), `image`
     (id), `search`, `not_found`, `static` (file name), `search_index`, or
-    `v1` (segments after `/v1/`) for the JSON a page shows.
+    `v1` / `v2` (segments after `/v1/` or `/v2/`) for the JSON a page shows.
     """
     match page, names:
         case "index", ():
@@ -216,8 +216,8 @@ def page_url(page: str, *names: str) -> str:
             return f"/{url_path(STATIC_DIR, name)}"
         case "search_index", ():
             return f"/{SEARCH_INDEX_DIR}/"
-        case "v1", segments if segments:  # a v2 repository name may have more segments
-            return f"/{url_path('v1', *(part for s in segments for part in s.split('/')))}"
+        case ("v1" | "v2") as api, segments if segments:  # a v2 name may have more segments
+            return f"/{url_path(api, *(part for s in segments for part in s.split('/')))}"
     raise ValueError(f"no page {page!r} with {len(names)} name(s)")
 
 

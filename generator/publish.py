@@ -6,30 +6,32 @@ so keys are URLs (`paths.url_for_file`), never the files that hold them:
 Keys are flat strings, so `…/tags` and `…/tags/latest` can both exist, which
 no file system allows. Internal files (`.sitegen/`) are never uploaded.
 
-The root document (`/`) cannot have a key of its own: `<prefix>/` is a
-"folder" to S3 tools, and some S3-compatible servers drop its body. It goes
-to `ROOT_KEY` (`index.html`, the index document of a website bucket) unless
-the site has an HTML home page there, which browsers want more: Docker
-clients never read `/`.
+A URL ending in a slash (`/`, `/v2/`) cannot be a key of its own: `<prefix>/`
+is a "folder" to S3 tools, and some S3-compatible servers drop its body. Its
+document goes to `<url>index.html` (`INDEX_DOCUMENT`), which a website bucket
+answers for `<url>`, unless the site has a file there: the HTML home page
+wins over the root document, which Docker clients never read (they start at
+`/v1/_ping` and `/v2/`).
 
 A run, and why in this order:
 1. Share the build's lock, so a build cannot swap the output while it is
    read; a build started meanwhile exits 3, and so does this run if a build
    holds the lock.
-2. List the bucket under the prefix: size and ETag of every key, one request
-   per 1,000 keys, instead of a HEAD per object.
+2. List the bucket under the prefix (size and ETag of every key, one request
+   per 1,000 keys instead of a HEAD per object), while the site is read and
+   hashed.
 3. Upload the files whose size or ETag differ. The ETag S3 gives a single-part
    upload is the MD5 of the body; a multipart one (files of
    `MULTIPART_THRESHOLD` and more) gets the MD5 of its parts' MD5s and `-N`,
    which is computed here with the part size s3transfer uses. Buckets that
    encrypt with KMS keys give other ETags: there every file is uploaded.
-   Uploads go in phases, images first and tag documents and search last, so
-   a reader never sees a tag whose image is not there yet.
+   Uploads go in waves (`_waves`): images first, tag documents and search
+   last, so a reader never sees a tag whose image is not there yet.
 4. Only when every upload succeeded, delete the keys under the prefix that
    the site no longer has. A failed upload stops the run and deletes nothing.
 
-Content-Type and Cache-Control follow from the URL (`object_headers`), so
-they are not compared; after an upgrade that changes them, `force=True`
+Content-Type and Cache-Control follow from the URL and the file
+(`object_headers`), so they are not compared; after an upgrade that changes them, `force=True`
 uploads everything once.
 """
 
@@ -52,13 +54,15 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from generator import paths, routes
+from generator.emit import v2_json
 from generator.emit.writer import lock_path
 from generator.errors import BuildLocked, ConfigError, PublishError
+from generator.model import INDEX_MEDIA_TYPES
 
 log = logging.getLogger("sitegen")
 
-ROOT_KEY = "index.html"
-"""Where the root document goes when the site has no HTML home page (see the module docstring)."""
+INDEX_DOCUMENT = "index.html"
+"""Key of a folder URL's document (`/`, `/v2/`), inside it: a website bucket's index document."""
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 """Files this large go up in parts of this size (s3transfer enlarges parts past 10,000)."""
 JOBS = 16
@@ -114,6 +118,8 @@ class SiteFile:
 
     url: str
     key: str
+    relpath: str
+    """The file under the output (a v2 manifest's suffix names its media type)."""
     path: str
     """The file (a string: pathlib costs more than the hashing on a site of small files)."""
     size: int
@@ -145,12 +151,12 @@ def site_files(site: Path, target: Target) -> list[SiteFile]:
                     log.warning("%s: not published, not a regular file", entry.path)
                     continue
                 size = entry.stat(follow_symlinks=False).st_size
-                found[url] = SiteFile(url, "", entry.path, size)
-    root = found.pop("/", None)
-    if root is not None and f"/{ROOT_KEY}" not in found:
-        found["/"] = root
+                found[url] = SiteFile(url, "", relpath, entry.path, size)
+    for url in [u for u in found if u.endswith("/")]:
+        if f"{url}{INDEX_DOCUMENT}" in found:  # the site's own page wins (the HTML home page)
+            del found[url]
     return [
-        SiteFile(f.url, target.key(f"/{ROOT_KEY}" if f.url == "/" else f.url), f.path, f.size)
+        replace(f, key=target.key(f"{f.url}{INDEX_DOCUMENT}" if f.url.endswith("/") else f.url))
         for f in found.values()
     ]
 
@@ -176,22 +182,33 @@ _BY_EXTENSION = {
     ".atom": "application/atom+xml",
     ".webmanifest": "application/manifest+json",
 }
-_IMAGE_CACHE = "public, max-age=31536000"
-_IMMUTABLE = frozenset({routes.Headers.IMAGE, routes.Headers.LAYER})
+_MANIFEST_BY_SUFFIX = {f".{suffix}": kind for kind, suffix in paths.V2_MANIFEST_SUFFIXES.items()}
+_V1_IMMUTABLE = frozenset({routes.Headers.IMAGE, routes.Headers.LAYER})
+_V1_IMAGE_CACHE = "public, max-age=31536000"
+_V2_BLOB_CACHE = "max-age=31536000"
 
 
-def content_type(url: str, recorded: Mapping[str, str]) -> str:
-    """The Content-Type of the object for `url`: the one place that decides it.
+def content_type(url: str, relpath: str, recorded: Mapping[str, str]) -> str:
+    """The Content-Type of the object for `url` (held in `relpath`): the one place that decides.
 
-    `recorded` comes first: a type an emitter wrote to `paths.MEDIA_TYPES`
-    because no rule can tell it (a v2 manifest carries its own media type).
-    Then the v1 API, whose documents are JSON whatever their last segment
-    looks like (tag `1.0.html` is JSON too), except layers. Then the
-    extension, from a fixed table: the system's mime.types differs between
-    machines and the output must not.
+    `recorded` comes first: the URL → type table the build wrote to
+    `paths.MEDIA_TYPES` (`recorded_media_types`), for documents whose type
+    only the emitter knows. Without an entry, the same rules: a v2
+    manifest's type is the suffix of its file (`paths.V2_MANIFEST_SUFFIXES`:
+    clients choose the parser from it), blobs are bytes, and the rest of
+    `/v2/` is the registry's JSON. Every v1 document is JSON whatever its last
+    segment looks like (a tag `1.0.html` too), except layers. Anything else
+    (pages, assets, the search index) goes by extension, from a fixed table:
+    the system's mime.types differs between machines, and the bucket must not.
     """
     if url in recorded:
         return recorded[url]
+    if url.startswith(paths.V2_BASE_URL):
+        suffix = relpath[len(url) - 1 :] if relpath.startswith(f"{url[1:]}.") else ""
+        if suffix in _MANIFEST_BY_SUFFIX:
+            return _MANIFEST_BY_SUFFIX[suffix]
+        route = routes.match_v2(url)
+        return "application/octet-stream" if route and route[0] == "v2_blob" else v2_json.JSON_TYPE
     if _V1_DOCUMENT.match(url):
         return "application/octet-stream" if url.endswith("/layer") else "application/json"
     name = url.rsplit("/", 1)[-1]
@@ -200,20 +217,30 @@ def content_type(url: str, recorded: Mapping[str, str]) -> str:
 
 
 def cache_control(url: str) -> str:
-    """0.9.1's caching: image documents for a year (an id's content never changes), else none."""
+    """The caching nginx sends: a year for what an id or digest names, else revalidate.
+
+    `no-cache` matters behind a CDN: without it a CDN keeps a moved tag for
+    its default lifetime.
+    """
+    if url.startswith(paths.V2_BASE_URL):
+        route = routes.match_v2(url)
+        return _V2_BLOB_CACHE if route and route[0] == "v2_blob" else "no-cache"
     for route in routes.ROUTES:
         if route.regex.match(url):
-            return _IMAGE_CACHE if route.headers in _IMMUTABLE else "no-cache"
+            return _V1_IMAGE_CACHE if route.headers in _V1_IMMUTABLE else "no-cache"
     return "no-cache"
 
 
-def object_headers(url: str, recorded: Mapping[str, str]) -> dict[str, str]:
-    """The S3 `ExtraArgs` every upload of `url` carries."""
-    return {"ContentType": content_type(url, recorded), "CacheControl": cache_control(url)}
+def object_headers(file: SiteFile, recorded: Mapping[str, str]) -> dict[str, str]:
+    """The S3 `ExtraArgs` every upload of `file` carries."""
+    return {
+        "ContentType": content_type(file.url, file.relpath, recorded),
+        "CacheControl": cache_control(file.url),
+    }
 
 
 def recorded_media_types(site: Path) -> dict[str, str]:
-    """The types emitters recorded in `paths.MEDIA_TYPES` (none yet for v1 sites)."""
+    """The URL → type table the build wrote (`paths.MEDIA_TYPES`; v2 sites), or none."""
     path = site / paths.MEDIA_TYPES
     if not path.is_file():
         return {}
@@ -246,20 +273,33 @@ def _waves(files: list[SiteFile]) -> list[list[SiteFile]]:
                 heights[ancestor] = max(heights[ancestor], len(parts) - i)
     groups: dict[tuple[int, int], list[SiteFile]] = {}
     for f in files:
-        groups.setdefault((_phase(f.url), heights[f.key]), []).append(f)
+        groups.setdefault((_phase(f), heights[f.key]), []).append(f)
     return [groups[wave] for wave in sorted(groups)]
 
 
-def _phase(url: str) -> int:
-    """Upload order: images, repository documents, tags, then everything else."""
+def _phase(file: SiteFile) -> int:
+    """Upload order: what others name first, so a reader never finds a dangling name.
+
+    0 v1 images, v2 blobs; 1 v1 repository documents, v2 manifests by digest;
+    2 v2 indexes by digest (they name manifests); 3 v1 tags, v2 tags and
+    tag lists; 4 everything else (catalog, search, pages).
+    """
+    if file.url.startswith(paths.V2_BASE_URL):
+        route = routes.match_v2(file.url)
+        name = route[0] if route else ""
+        if name == "v2_blob":
+            return 0
+        if name == "v2_manifest_digest":
+            return 2 if content_type(file.url, file.relpath, {}) in INDEX_MEDIA_TYPES else 1
+        return 3 if name in ("v2_manifest_tag", "v2_tags") else 4
     for route in routes.ROUTES:
-        if route.regex.match(url):
+        if route.regex.match(file.url):
             if route.image:
                 return 0
             if route.name in ("tags", "tag", "tag_json"):
-                return 2
-            return 3 if route.name in ("root", "search") else 1
-    return 3
+                return 3
+            return 4 if route.name in ("root", "search") else 1
+    return 4
 
 
 # --- what changed: ETags --------------------------------------------------------------------
@@ -342,7 +382,7 @@ def publish(
     target = Target.parse(target_url)
     if not (site / paths.INTERNAL_DIR).is_dir():
         raise ConfigError(f"'output': {site} is not a built site; run `sitegen build` first")
-    with _reading(site):
+    with shared_output_lock(site):
         client = _client(endpoint_url, jobs)
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as background:
             # The listing waits on the network while the site is read and hashed here.
@@ -352,12 +392,20 @@ def publish(
             with _explained(target, endpoint_url):
                 remote = listing.result()
         changed = [f for f in files if force or remote.get(f.key) != (f.size, f.etag)]
+        stale = sorted(set(remote) - {f.key for f in files})
+        log.info(
+            "%s: the site has %d objects, the bucket %d; %d to upload, %d stale",
+            target,
+            len(files),
+            len(remote),
+            len(changed),
+            len(stale),
+        )
         uploader = _Uploader(client, target.bucket, recorded, multipart_threshold)
         for wave in _waves(changed):
             _parallel(jobs, uploader.upload, wave)
-        stale = sorted(set(remote) - {f.key for f in files})
         _delete(client, target, stale)
-    result = PublishResult(
+    return PublishResult(
         target=str(target),
         uploaded=tuple(f.key for wave in _waves(changed) for f in wave),
         unchanged=len(files) - len(changed),
@@ -365,12 +413,10 @@ def publish(
         bytes_uploaded=sum(f.size for f in changed),
         seconds=time.monotonic() - started,
     )
-    log.info("%s", result.summary())
-    return result
 
 
 @contextlib.contextmanager
-def _reading(site: Path) -> Iterator[None]:
+def shared_output_lock(site: Path) -> Iterator[None]:
     """Share the build's lock on `site` while reading it (no lock file: nobody builds here)."""
     lock = lock_path(site)
     try:
@@ -404,7 +450,10 @@ def _client(endpoint_url: str | None, jobs: int) -> Any:
         max_pool_connections=jobs + 4,
         s3={"addressing_style": "path"} if endpoint_url else {},
     )
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+    try:
+        return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+    except ValueError as exc:  # botocore's answer to a malformed endpoint URL
+        raise ConfigError(f"--endpoint-url {endpoint_url!r}: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -454,7 +503,7 @@ class _Uploader:
         """One object; any failure becomes a PublishError naming its key."""
         from boto3.s3.transfer import TransferConfig
 
-        headers = object_headers(file.url, self.recorded)
+        headers = object_headers(file, self.recorded)
         try:
             if file.size < self.threshold:
                 # The server checks the body against the MD5 compared above.

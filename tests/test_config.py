@@ -79,7 +79,7 @@ ONE_MISTAKE = [
         "source: registry\ncolour: red\n",
         "sitegen.yaml: unknown key 'colour' (known keys: source, output, include_private,"
         " include_layers, source_type, platform, search, title, registry_host, base_url,"
-        " templates_dir)",
+        " templates_dir, http)",
         id="unknown-no-guess",
     ),
     pytest.param(
@@ -115,17 +115,17 @@ ONE_MISTAKE = [
     ),
     pytest.param(
         "source: registry\nsource_type: v3\n",
-        "sitegen.yaml: 'source_type': 'v3' is not one of auto, v1, v2",
+        "sitegen.yaml: 'source_type': 'v3' is not one of auto, v1, v2, http",
         id="bad-choice",
     ),
     pytest.param(
         "source: registry\nsource_type: V1\n",
-        "sitegen.yaml: 'source_type': 'V1' is not one of auto, v1, v2; did you mean 'v1'?",
+        "sitegen.yaml: 'source_type': 'V1' is not one of auto, v1, v2, http; did you mean 'v1'?",
         id="choice-case",
     ),
     pytest.param(
         "source: registry\nsource_type: 1\n",
-        "sitegen.yaml: 'source_type': expected one of auto, v1, v2, got 1 (an integer)",
+        "sitegen.yaml: 'source_type': expected one of auto, v1, v2, http, got 1 (an integer)",
         id="choice-not-string",
     ),
     pytest.param(
@@ -266,7 +266,7 @@ def test_every_error_is_reported_at_once(root: Path) -> None:
         "sitegen.yaml: unknown key 'include_layer'; did you mean 'include_layers'?",
         "sitegen.yaml: 'include_private': expected true or false, got 'yes' (a string)."
         " Hint: remove the quotes.",
-        "sitegen.yaml: 'source_type': 'v3' is not one of auto, v1, v2",
+        "sitegen.yaml: 'source_type': 'v3' is not one of auto, v1, v2, http",
         "sitegen.yaml: unknown key 'search.paginat'; did you mean 'search.paginate'?",
         f"sitegen.yaml: 'source': {root}/nowhere does not exist"
         " (a relative path is read from the config file's folder)",
@@ -513,6 +513,16 @@ def test_config_keys() -> None:
         "registry_host",
         "base_url",
         "templates_dir",
+        "http.username",
+        "http.password",
+        "http.docker_config",
+        "http.ca_bundle",
+        "http.tls_verify",
+        "http.parallel",
+        "http.timeout",
+        "http.retries",
+        "http.page_size",
+        "http.max_failed_percent",
     ]
 
 
@@ -526,12 +536,13 @@ def test_every_key_has_a_one_line_docstring() -> None:
                 doc = after.value.value if isinstance(after, ast.Expr) else None
                 docs[f"{cls.name}.{stmt.target.id}"] = doc if isinstance(doc, str) else ""
     for key in config_keys():
-        attribute = (
-            f"SearchConfig.{key.split('.')[1]}" if key.startswith("search.") else f"Config.{key}"
-        )
+        section, _, leaf = key.rpartition(".")
+        sections = {"search": "SearchConfig", "http": "HttpConfig"}
+        attribute = f"{sections[section]}.{leaf}" if section else f"Config.{key}"
         assert docs.get(attribute), f"{key} has no attribute docstring"
         assert "\n" not in docs[attribute], f"{key}: keep its docstring to one line"
     assert docs["Config.search"], "the search section is documented too"
+    assert docs["Config.http"], "the http section is documented too"
 
 
 def test_source_types_are_the_choices() -> None:

@@ -10,126 +10,74 @@ import fcntl
 import json
 import os
 import shutil
-import urllib.parse
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from generator import paths
 from generator.cli import main
-from generator.emit.writer import lock_path
-from generator.errors import ConfigError, PublishError
+from generator.emit.writer import lock_path, output_lock
+from generator.errors import BuildLocked, ConfigError, PublishError
 from generator.publish import (
-    ROOT_KEY,
+    INDEX_DOCUMENT,
     PublishResult,
     Target,
     content_type,
     expected_etag,
     publish,
+    shared_output_lock,
     site_files,
 )
 from tests.conftest import build_site
 from tests.support import oracle
-from tests.support.http import get
-from tests.support.s3 import READ_ONLY_KEY, READ_ONLY_SECRET, S3Server, running_seaweedfs
+from tests.support.s3 import (
+    READ_ONLY_KEY,
+    READ_ONLY_SECRET,
+    S3Server,
+    bucket_keys,
+    get_object,
+    key_for,
+    site_urls,
+)
 
 LAYER_ID = "2f647ad85fe959c29ef8b93e3bc60771016daac4ebe07cd7db645230394d7721"
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
-
-
-@pytest.fixture
-def s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> S3Server:
-    """The server, with the publisher's credentials where boto3's default chain finds them."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    return s3_server
-
-
-@pytest.fixture
-def bucket(s3: S3Server) -> str:
-    name = f"site-{uuid.uuid4().hex[:12]}"
-    s3.client().create_bucket(Bucket=name)
-    return name
 
 
 def _publish(s3: S3Server, site: Path, target: str, **kwargs: object) -> PublishResult:
     return publish(site, target, endpoint_url=s3.endpoint, **kwargs)  # type: ignore[arg-type]
 
 
-def _keys(s3: S3Server, bucket: str) -> dict[str, str]:
-    """Every key in the bucket with its ETag."""
-    pages = s3.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", ())}
-
-
-def _http_get(s3: S3Server, bucket: str, key: str):
-    return get(s3.endpoint, f"/{bucket}/{urllib.parse.quote(key)}")
-
-
-def _site_urls(site: Path) -> dict[str, Path]:
-    """Every URL the bucket holds for a site, with its file.
-
-    The root document (`/`) is held under `index.html` unless the site has an
-    HTML home page there: then the root document is not published.
-    """
-    found = {}
-    for path in site.rglob("*"):
-        url = paths.url_for_file(path.relative_to(site).as_posix())
-        if url is not None and path.is_file():
-            found[url] = path
-    if f"/{ROOT_KEY}" in found:
-        del found["/"]
-    return found
-
-
-def _key(prefix: str, url: str) -> str:
-    key = f"/{ROOT_KEY}" if url == "/" else url
-    return f"{prefix}{key}" if prefix else key[1:]
-
-
 # --- the whole site, read back over HTTP ----------------------------------------------------
 
 
-def test_publish_uploads_every_url_under_its_exact_key(
+def test_publish_uploads_every_url_under_its_exactkey_for(
     s3: S3Server, bucket: str, oracle_site: Path, capsys
 ) -> None:
     assert main(["publish", "-o", str(oracle_site), f"s3://{bucket}/mirror",
                  "--endpoint-url", s3.endpoint]) == 0
     summary = capsys.readouterr().out
-    urls = _site_urls(oracle_site)
+    urls = site_urls(oracle_site)
     assert f"Done: published to s3://{bucket}/mirror: {len(urls)} uploaded" in summary
     assert ", 0 unchanged, 0 deleted in " in summary
 
-    keys = _keys(s3, bucket)
-    assert set(keys) == {_key("mirror", url) for url in urls}
+    keys = bucket_keys(s3, bucket)
+    assert set(keys) == {key_for("mirror", url) for url in urls}
     assert not any(paths.INTERNAL_DIR in k or paths.DOC_NAME in k for k in keys)
     for url, path in urls.items():
-        got = _http_get(s3, bucket, _key("mirror", url))
+        got = get_object(s3, bucket, key_for("mirror", url))
         assert got.status == 200, url
         assert got.body == path.read_bytes(), url
-        assert got.headers["Content-Type"] == content_type(url, {}), url
+        relpath = path.relative_to(oracle_site).as_posix()
+        assert got.headers["Content-Type"] == content_type(url, relpath, {}), url
 
 
 def test_a_key_that_is_also_a_prefix_of_others_answers_its_own_document(
     s3: S3Server, bucket: str, oracle_site: Path
 ) -> None:
     _publish(s3, oracle_site, f"s3://{bucket}/mirror")
-    tags = _http_get(s3, bucket, "mirror/v1/repositories/busybox/tags")
-    tag = _http_get(s3, bucket, "mirror/v1/repositories/busybox/tags/latest")
-    tag_json = _http_get(s3, bucket, "mirror/v1/repositories/busybox/tags/latest/json")
+    tags = get_object(s3, bucket, "mirror/v1/repositories/busybox/tags")
+    tag = get_object(s3, bucket, "mirror/v1/repositories/busybox/tags/latest")
+    tag_json = get_object(s3, bucket, "mirror/v1/repositories/busybox/tags/latest/json")
     assert json.loads(tags.body)["latest"] == json.loads(tag.body)
     assert tag_json.status == 200 and tags.status == 200
     assert (oracle_site / "v1/repositories/busybox/tags/.index.json").read_bytes() == tags.body
@@ -140,12 +88,12 @@ def test_the_bucket_answers_like_0_9_1_for_every_published_document(
 ) -> None:
     """The recorded 200 answers of the real registry, for each URL the site holds."""
     _publish(s3, oracle_site, f"s3://{bucket}/mirror")
-    urls = _site_urls(oracle_site)
+    urls = site_urls(oracle_site)
     checked = 0
     for recorded in oracle.answers():
         if recorded.status != 200 or "?" in recorded.path or recorded.path not in urls:
             continue
-        got = _http_get(s3, bucket, _key("mirror", recorded.path))
+        got = get_object(s3, bucket, key_for("mirror", recorded.path))
         assert got.headers["Content-Type"] == recorded.content_type, recorded.path
         if recorded.path == "/v1/search":  # the same results, maybe in another order
             results = sorted(map(json.dumps, json.loads(got.body)["results"]))
@@ -158,9 +106,9 @@ def test_the_bucket_answers_like_0_9_1_for_every_published_document(
 
 def test_objects_carry_0_9_1_cache_headers(s3: S3Server, bucket: str, oracle_site: Path) -> None:
     _publish(s3, oracle_site, f"s3://{bucket}/m")
-    image = _http_get(s3, bucket, f"m/v1/images/{LAYER_ID}/json")
-    layer = _http_get(s3, bucket, f"m/v1/images/{LAYER_ID}/layer")
-    tags = _http_get(s3, bucket, "m/v1/repositories/busybox/tags")
+    image = get_object(s3, bucket, f"m/v1/images/{LAYER_ID}/json")
+    layer = get_object(s3, bucket, f"m/v1/images/{LAYER_ID}/layer")
+    tags = get_object(s3, bucket, "m/v1/repositories/busybox/tags")
     assert image.headers["Cache-Control"] == "public, max-age=31536000"
     assert layer.headers["Cache-Control"] == "public, max-age=31536000"
     assert layer.headers["Content-Type"] == "application/octet-stream"
@@ -174,7 +122,7 @@ def test_a_second_publish_without_change_uploads_nothing(
     s3: S3Server, bucket: str, oracle_site: Path
 ) -> None:
     first = _publish(s3, oracle_site, f"s3://{bucket}/mirror")
-    before = _keys(s3, bucket)
+    before = bucket_keys(s3, bucket)
     # Images go up before the tags that name them; the search list and the root last.
     order = first.uploaded
     last_image = max(i for i, k in enumerate(order) if k.startswith("mirror/v1/images/"))
@@ -184,7 +132,7 @@ def test_a_second_publish_without_change_uploads_nothing(
     second = _publish(s3, oracle_site, f"s3://{bucket}/mirror")
     assert (second.uploaded, second.deleted) == ((), ())
     assert second.unchanged == len(first.uploaded) == len(before)
-    assert _keys(s3, bucket) == before
+    assert bucket_keys(s3, bucket) == before
     forced = _publish(s3, oracle_site, f"s3://{bucket}/mirror", force=True)
     assert len(forced.uploaded) == len(before)
 
@@ -197,22 +145,22 @@ def test_a_rebuild_uploads_only_changed_keys_and_deletes_a_removed_repository(
     site = tmp_path / "site"
     build_site(storage, site, include_private=True, include_layers=True)
     _publish(s3, site, f"s3://{bucket}/mirror")
-    old = {url: path.read_bytes() for url, path in _site_urls(site).items()}
+    old = {url: path.read_bytes() for url, path in site_urls(site).items()}
 
     shutil.rmtree(storage / "repositories/user123/my_app")
     debian = storage / "repositories/library/debian"
     (debian / "tag_newest").write_bytes((debian / "tag_latest").read_bytes())
     build_site(storage, site, include_private=True, include_layers=True)
-    new = {url: path.read_bytes() for url, path in _site_urls(site).items()}
+    new = {url: path.read_bytes() for url, path in site_urls(site).items()}
 
     result = _publish(s3, site, f"s3://{bucket}/mirror")
     changed = {url for url in new if old.get(url) != new[url]}
     removed = set(old) - set(new)
     assert "/v1/repositories/debian/tags/newest" in changed
     assert "/v1/repositories/user123/my_app/tags" in removed
-    assert sorted(result.uploaded) == sorted(_key("mirror", url) for url in changed)
-    assert sorted(result.deleted) == sorted(_key("mirror", url) for url in removed)
-    assert set(_keys(s3, bucket)) == {_key("mirror", url) for url in new}
+    assert sorted(result.uploaded) == sorted(key_for("mirror", url) for url in changed)
+    assert sorted(result.deleted) == sorted(key_for("mirror", url) for url in removed)
+    assert set(bucket_keys(s3, bucket)) == {key_for("mirror", url) for url in new}
 
 
 def test_a_publish_to_a_prefix_never_touches_keys_outside_it(
@@ -223,15 +171,15 @@ def test_a_publish_to_a_prefix_never_touches_keys_outside_it(
     for key in outside:
         client.put_object(Bucket=bucket, Key=key, Body=f"not the site: {key}".encode())
     client.put_object(Bucket=bucket, Key="mirror/stale/key", Body=b"old")
-    before = {k: v for k, v in _keys(s3, bucket).items() if k in outside}
+    before = {k: v for k, v in bucket_keys(s3, bucket).items() if k in outside}
 
     result = _publish(s3, oracle_site, f"s3://{bucket}/mirror/")
     assert result.deleted == ("mirror/stale/key",)
-    after = _keys(s3, bucket)
+    after = bucket_keys(s3, bucket)
     assert {k: v for k, v in after.items() if k in outside} == before
     assert all(k in outside or k.startswith("mirror/") for k in after)
     for key in outside:
-        assert _http_get(s3, bucket, key).body == f"not the site: {key}".encode()
+        assert get_object(s3, bucket, key).body == f"not the site: {key}".encode()
 
 
 def test_large_files_go_up_in_parts_and_are_not_uploaded_again(
@@ -246,19 +194,20 @@ def test_large_files_go_up_in_parts_and_are_not_uploaded_again(
     first = _publish(s3, site, f"s3://{bucket}/big", multipart_threshold=threshold)
     key = f"big/v1/images/{LAYER_ID}/layer"
     assert key in first.uploaded
-    etag = _keys(s3, bucket)[key].strip('"')
+    etag = bucket_keys(s3, bucket)[key].strip('"')
     assert etag == expected_etag(layer, layer.stat().st_size, threshold)
     assert etag.endswith("-3")
-    assert _http_get(s3, bucket, key).body == layer.read_bytes()
+    assert get_object(s3, bucket, key).body == layer.read_bytes()
     assert _publish(s3, site, f"s3://{bucket}/big", multipart_threshold=threshold).uploaded == ()
 
 
 def test_a_whole_bucket_publish_has_no_prefix(s3: S3Server, bucket: str, oracle_site: Path) -> None:
     _publish(s3, oracle_site, f"s3://{bucket}")
-    keys = _keys(s3, bucket)
-    assert "v1/repositories/busybox/tags" in keys and ROOT_KEY in keys
-    assert set(keys) == {_key("", url) for url in _site_urls(oracle_site)}
-    assert _http_get(s3, bucket, ROOT_KEY).body == (oracle_site / ROOT_KEY).read_bytes()
+    keys = bucket_keys(s3, bucket)
+    assert "v1/repositories/busybox/tags" in keys and INDEX_DOCUMENT in keys
+    assert set(keys) == {key_for("", url) for url in site_urls(oracle_site)}
+    home = (oracle_site / INDEX_DOCUMENT).read_bytes()
+    assert get_object(s3, bucket, INDEX_DOCUMENT).body == home
 
 
 # --- content types ------------------------------------------------------------------------
@@ -289,24 +238,82 @@ def test_a_whole_bucket_publish_has_no_prefix(s3: S3Server, bucket: str, oracle_
     ],
 )
 def test_content_type_by_url(url: str, expected: str) -> None:
-    assert content_type(url, {}) == expected
+    assert content_type(url, paths.file_for_url(url), {}) == expected
 
 
-def test_a_recorded_media_type_wins(
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("relpath", "expected"),
+    [
+        ("v2/.index.json", "application/json; charset=utf-8"),
+        ("v2/_catalog", "application/json; charset=utf-8"),
+        ("v2/acme/web/tags/list/.index.json", "application/json; charset=utf-8"),
+        ("v2/acme/web/manifests/latest.dmv2",
+         "application/vnd.docker.distribution.manifest.v2+json"),
+        (f"v2/acme/web/manifests/{DIGEST}.oidx", "application/vnd.oci.image.index.v1+json"),
+        ("v2/acme/web/manifests/1.0.omani", "application/vnd.oci.image.manifest.v1+json"),
+        ("v2/acme/web/manifests/1.dlist",
+         "application/vnd.docker.distribution.manifest.list.v2+json"),
+        (f"v2/acme/web/blobs/{DIGEST}", "application/octet-stream"),
+    ],
+)
+def test_v2_content_types_without_the_recorded_table(relpath: str, expected: str) -> None:
+    """The rules alone give the types the build records (`paths.MEDIA_TYPES`)."""
+    url = paths.url_for_file(relpath)
+    assert url is not None
+    assert content_type(url, relpath, {}) == expected
+
+
+def test_the_recorded_table_wins(
     s3: S3Server, bucket: str, oracle_site: Path, tmp_path: Path
 ) -> None:
-    """The hook for documents no rule can type, such as v2 manifests."""
-    manifest = "application/vnd.docker.distribution.manifest.v2+json"
-    assert content_type("/v2/acme/web/manifests/latest", {"/v2/acme/web/manifests/latest":
-                                                         manifest}) == manifest
+    """`paths.MEDIA_TYPES`: the type of a document only its emitter knows."""
+    odd = "application/vnd.example.thing+json"
+    url = "/v1/repositories/busybox/json"
+    assert content_type(url, paths.file_for_url(url), {url: odd}) == odd
     site = tmp_path / "site"
     shutil.copytree(oracle_site, site)
-    (site / "v2/acme/web/manifests").mkdir(parents=True)
-    (site / "v2/acme/web/manifests/latest").write_text("{}")
-    (site / paths.MEDIA_TYPES).write_text(json.dumps({"/v2/acme/web/manifests/latest": manifest}))
+    (site / paths.MEDIA_TYPES).write_text(json.dumps({url: odd}))
     _publish(s3, site, f"s3://{bucket}/m")
-    got = _http_get(s3, bucket, "m/v2/acme/web/manifests/latest")
-    assert got.headers["Content-Type"] == manifest
+    assert get_object(s3, bucket, f"m{url}").headers["Content-Type"] == odd
+    assert get_object(s3, bucket, "m/v1/_ping").headers["Content-Type"] == "application/json"
+
+
+def test_a_v2_tree_gets_exact_keys_and_manifest_types(
+    s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    """Suffixes leave the keys, `/v2/` is its folder's index document, digests keep their colon."""
+    site = _tiny_site(tmp_path / "site", {
+        ".sitegen/x": "",
+        "v2/.index.json": "{}",
+        "v2/_catalog": '{"repositories":["acme/web"]}',
+        "v2/acme/web/tags/list/.index.json": '{"name":"acme/web","tags":["latest"]}',
+        "v2/acme/web/manifests/latest.dmv2": '{"schemaVersion":2}',
+        f"v2/acme/web/manifests/{DIGEST}.dmv2": '{"schemaVersion":2}',
+        f"v2/acme/web/blobs/{DIGEST}": "config",
+    })
+    result = _publish(s3, site, f"s3://{bucket}/m")
+    assert set(bucket_keys(s3, bucket)) == {
+        "m/v2/index.html", "m/v2/_catalog", "m/v2/acme/web/tags/list",
+        "m/v2/acme/web/manifests/latest", f"m/v2/acme/web/manifests/{DIGEST}",
+        f"m/v2/acme/web/blobs/{DIGEST}",
+    }
+    # Blobs first, then manifests by digest, then tags and lists, then the rest.
+    assert result.uploaded[0] == f"m/v2/acme/web/blobs/{DIGEST}"
+    assert result.uploaded[1] == f"m/v2/acme/web/manifests/{DIGEST}"
+    assert set(result.uploaded[2:4]) == {"m/v2/acme/web/manifests/latest",
+                                         "m/v2/acme/web/tags/list"}
+    manifest = get_object(s3, bucket, "m/v2/acme/web/manifests/latest")
+    docker_v2 = "application/vnd.docker.distribution.manifest.v2+json"
+    assert manifest.headers["Content-Type"] == docker_v2
+    assert manifest.headers["Cache-Control"] == "no-cache"
+    blob = get_object(s3, bucket, f"m/v2/acme/web/blobs/{DIGEST}")
+    assert (blob.body, blob.headers["Content-Type"]) == (b"config", "application/octet-stream")
+    assert blob.headers["Cache-Control"] == "max-age=31536000"
+    base = get_object(s3, bucket, "m/v2/index.html")
+    assert (base.body, base.headers["Content-Type"]) == (b"{}", "application/json; charset=utf-8")
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -374,6 +381,11 @@ def test_a_missing_or_unbuilt_output_is_exit_status_2(tmp_path: Path, capsys) ->
     assert "expected s3://BUCKET" in capsys.readouterr().err
 
 
+def test_a_malformed_endpoint_is_exit_status_2(oracle_site: Path, capsys) -> None:
+    assert main(["publish", "-o", str(oracle_site), "s3://b1/p", "--endpoint-url", "x y"]) == 2
+    assert "--endpoint-url 'x y'" in capsys.readouterr().err
+
+
 def test_a_missing_bucket_is_named(s3: S3Server, oracle_site: Path, capsys) -> None:
     assert main(["publish", "-o", str(oracle_site), "s3://no-such-bucket-here/p",
                  "--endpoint-url", s3.endpoint]) == 1
@@ -389,7 +401,7 @@ def test_an_upload_failure_names_the_key_and_deletes_nothing(
     with pytest.raises(PublishError, match=r"uploading m/v1/images/\S+ failed, so nothing was "
                                            r"deleted: .*AccessDenied"):
         _publish(s3, oracle_site, f"s3://{bucket}/m")
-    assert "m/stale" in _keys(s3, bucket)
+    assert "m/stale" in bucket_keys(s3, bucket)
 
 
 def test_publishing_while_a_build_writes_the_output_exits_3(
@@ -402,3 +414,8 @@ def test_publishing_while_a_build_writes_the_output_exits_3(
         assert "a sitegen build is writing" in capsys.readouterr().err
     finally:
         os.close(fd)
+
+
+def test_a_build_started_while_publish_reads_the_output_exits_3(oracle_site: Path) -> None:
+    with shared_output_lock(oracle_site), pytest.raises(BuildLocked), output_lock(oracle_site):
+        pass

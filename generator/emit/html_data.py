@@ -9,6 +9,10 @@ linked only when the site publishes their page.
 Sizes are the sizes of the layer files as the registry stored them. v1
 clients pushed plain tars or compressed ones, so a layer says `compressed`
 only when its first bytes say so (gzip, bzip2, xz, zstd magic numbers).
+
+A repository crawled from v2 storage also carries `RepositoryView.v2`, and
+its `tags` and `signatures` are then `V2TagView`s (`html_v2_data.py`): every
+tag the registry lists, artifacts and tags without a v1 view included.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generator.model import Image, Registry, Repository, Tag
+
+if TYPE_CHECKING:
+    from generator.emit.html_v2_data import ManifestView, V2RepositoryView, V2TagView
 
 SIGNATURE_TAG = re.compile(r"^sha256-[0-9a-f]{64}\.(?:sig|att|sbom)$")
 """cosign's signature, attestation and SBOM tags: folded away by default."""
@@ -198,16 +205,30 @@ class TagView:
         moment = self.updated or self.created
         return moment.timestamp if moment else 0
 
+    @property
+    def image_ids(self) -> tuple[str, ...]:
+        """The images the tag names (one; a v2 tag may name one per platform)."""
+        return (self.tag.image_id,)
+
+    @property
+    def pullable(self) -> bool:
+        """`docker pull` can fetch it (always for v1; not a v2 artifact)."""
+        return True
+
 
 @dataclass(frozen=True)
 class RepositoryView:
     repository: Repository
-    tags: tuple[TagView, ...]
-    """Ordinary tags, newest first (then by name)."""
-    signatures: tuple[TagView, ...]
+    tags: tuple[TagView | V2TagView, ...]
+    """Ordinary tags, newest first (then by name); `V2TagView`s when `v2` is set."""
+    signatures: tuple[TagView | V2TagView, ...]
     """`sha256-<hex>.sig|.att|.sbom` tags, by name: shown folded."""
     size: Size | None
-    """All layers any tag reaches, each counted once."""
+    """All layers any tag reaches, each counted once (v2: every blob of every platform)."""
+    v2: V2RepositoryView | None = None
+    """The repository as v2 storage holds it; None for v1 storage."""
+    manifests: tuple[ManifestView, ...] = ()
+    """v2: each tagged manifest once, with the tags naming it, in the order of the tags."""
 
     @property
     def namespace(self) -> str:
@@ -230,10 +251,19 @@ class RepositoryView:
         return self.repository.private
 
     @property
-    def pull_tag(self) -> TagView | None:
-        """The tag the pull command names: `latest` if there is one, else the newest."""
-        latest = [t for t in self.tags if t.name == "latest"]
-        return (latest or list(self.tags) or [None])[0]
+    def pull_name(self) -> str:
+        """The name `docker pull` takes: the v2 name (`busybox`) on a v2 site, else `ns/repo`."""
+        return self.v2.name if self.v2 else self.full_name
+
+    @property
+    def pull_tag(self) -> TagView | V2TagView | None:
+        """The tag the pull command names: `latest` if there is one, else the newest.
+
+        Only tags docker can pull count (a v2 artifact such as a Helm chart is none).
+        """
+        pullable = [t for t in self.tags if t.pullable]
+        latest = [t for t in pullable if t.name == "latest"]
+        return (latest or pullable or [None])[0]
 
     @property
     def tag_count(self) -> int:
@@ -432,16 +462,38 @@ class SiteData:
         found: dict[str, list[tuple[RepositoryView, TagView]]] = {}
         for view in self.repositories:
             for tag in (*view.tags, *view.signatures):
-                found.setdefault(tag.image_id, []).append((view, tag))
+                for image_id in dict.fromkeys(tag.image_ids):
+                    found.setdefault(image_id, []).append((view, tag))
         return {k: tuple(v) for k, v in found.items()}
 
     def _repository(self, repository: Repository) -> RepositoryView:
+        if repository.v2 is not None:
+            return self._v2_repository(repository)
         rows = [self._tag(tag) for tag in repository.tags]
         plain = sorted((t for t in rows if not t.signature), key=lambda t: (-t.newest, t.name))
         signatures = sorted((t for t in rows if t.signature), key=lambda t: t.name)
         reached = {i for t in rows if t.image for i in self._ancestry(t.image)}
         size = self._sum(reached) if reached else None
         return RepositoryView(repository, tuple(plain), tuple(signatures), size)
+
+    def _v2_repository(self, repository: Repository) -> RepositoryView:
+        """Every v2 tag (not only those with a v1 view), sized from its manifests."""
+        # Imported here: html_v2_data builds on this module's small values.
+        from generator.emit import html_v2_data as v2
+
+        assert repository.v2 is not None
+        rows = v2.tag_views(repository.v2, lambda v1_id: self.has_page(self.image(v1_id or "")))
+        plain = sorted((t for t in rows if not t.signature), key=lambda t: (-t.newest, t.name))
+        signatures = sorted((t for t in rows if t.signature), key=lambda t: t.name)
+        manifests = [p.manifest for t in rows for p in t.platforms if p.manifest is not None]
+        return RepositoryView(
+            repository,
+            tuple(plain),
+            tuple(signatures),
+            v2.blob_size(manifests) if manifests else None,
+            v2=v2.V2RepositoryView(repository.v2),
+            manifests=v2.manifest_views((*plain, *signatures)),
+        )
 
     def _tag(self, tag: Tag) -> TagView:
         image = self.image(tag.image_id)

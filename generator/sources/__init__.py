@@ -1,8 +1,10 @@
-"""Storage backends: each turns a registry's storage into a `model.Registry`.
+"""Sources: each turns a registry's storage, or its API, into a `model.Registry`.
 
-`open_source()` picks one by name, with a plain dict (distribution's
-`factory.Register`/`Create`); `auto` decides by what is on disk: v2 storage
-has `docker/registry/v2/`, v1 storage `images/` or `repositories/`.
+`open_source()` picks a storage crawler by name, with a plain dict
+(distribution's `factory.Register`/`Create`); `auto` decides by what is on
+disk: v2 storage has `docker/registry/v2/`, v1 storage `images/` or
+`repositories/`. `crawler_for()` is what the build calls: a URL source (or
+`source_type: http`) is crawled over HTTP (`http.py`), a folder by layout.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
+from generator.config import Config
 from generator.errors import ConfigError
 from generator.model import Registry
 from generator.report import Report
-from generator.sources import v1, v1_layout, v2, v2_layout
+from generator.sources import http, http_cache, v1, v1_layout, v2, v2_layout
 
 Crawler = Callable[[Path, Report], Registry]
 
@@ -52,3 +55,21 @@ def open_source(
     if crawler is v2.crawl:
         return functools.partial(v2.crawl, platform=platform)
     return crawler
+
+
+def crawler_for(config: Config) -> Callable[[Report], Registry]:
+    """The crawl of `config.source`: over HTTP for a registry URL, else its storage layout."""
+    url = config.source_url
+    if url is not None:
+        return functools.partial(
+            http.crawl,
+            url,
+            options=config.http,
+            cache_dir=http_cache.cache_dir(config.output),
+            include_layers=config.include_layers,
+            platform=config.platform,
+        )
+    root = Path(config.source)
+    if config.source_type == "http":
+        raise ConfigError(f"'source_type': 'http' needs a registry URL as source, not {root}")
+    return functools.partial(open_source(root, config.source_type, platform=config.platform), root)

@@ -16,10 +16,12 @@ import subprocess
 import sys
 import sysconfig
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator import paths
 from tests.support import http
 
 ACCESS_KEY = "sitegen-test"
@@ -28,7 +30,14 @@ READ_ONLY_KEY = "sitegen-read-only"
 READ_ONLY_SECRET = "sitegen-read-only-secret"
 START_TIMEOUT = 60.0
 _PORT_NAMES = (
-    "master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3", "s3_grpc"
+    "master",
+    "master_grpc",
+    "volume",
+    "volume_grpc",
+    "filer",
+    "filer_grpc",
+    "s3",
+    "s3_grpc",
 )
 
 
@@ -146,3 +155,37 @@ def _wait_for_s3(server: S3Server, proc: subprocess.Popen[bytes], log: Path) -> 
                     f"{log.read_text()[-3000:]}"
                 ) from None
             time.sleep(0.1)
+
+
+# --- what a published bucket should hold ------------------------------------------------------
+
+
+def bucket_keys(server: S3Server, bucket: str) -> dict[str, str]:
+    """Every key in the bucket with its ETag."""
+    pages = server.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", ())}
+
+
+def get_object(server: S3Server, bucket: str, key: str) -> http.Response:
+    """The object over plain HTTP, anonymously, as a CDN in front of a public bucket reads it."""
+    return http.get(server.endpoint, f"/{bucket}/{urllib.parse.quote(key)}")
+
+
+def site_urls(site: Path) -> dict[str, Path]:
+    """Every URL a bucket holds for a site, with its file (the README's rules, written anew).
+
+    A URL ending in `/` is held as `<url>index.html`, unless the site has a
+    file there (the HTML home page): then that URL's document is not published.
+    """
+    found = {}
+    for path in site.rglob("*"):
+        url = paths.url_for_file(path.relative_to(site).as_posix())
+        if url is not None and path.is_file():
+            found[url] = path
+    return {u: p for u, p in found.items() if not (u.endswith("/") and f"{u}index.html" in found)}
+
+
+def key_for(prefix: str, url: str) -> str:
+    """The key of `url` under `prefix` ("" for a whole bucket)."""
+    key = f"{url}index.html" if url.endswith("/") else url
+    return f"{prefix}{key}" if prefix else key[1:]

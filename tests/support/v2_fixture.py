@@ -16,6 +16,10 @@ from tests.support import v2_images as v2
 from tests.support.registry import Skopeo, delete_manifest
 
 DESCRIPTION = 'Base image — "quoted" <b>bold</b> & ünïcode'
+NOTE = "<script>alert('annotation')</script> & \"quoted\""
+"""An index annotation the pages must show as text."""
+PLATFORM_CREATED = {"amd64": "2024-01-02T03:04:05Z", "arm64": "2024-01-05T06:07:08Z"}
+"""Each platform of a list or index was built at its own time."""
 
 
 @dataclass
@@ -75,6 +79,12 @@ def platform_image(arch: str, variant: str | None, *, oci: bool, tag: str) -> v2
         _history(("ADD base", False), ("RUN uname -m > /etc/arch", False), ("CMD sh", True)),
         architecture=arch,
         variant=variant,
+        created=PLATFORM_CREATED[arch],
+        config={
+            "Env": ["PATH=/usr/bin:/bin"],
+            "Cmd": ["sh"],
+            "Labels": {"com.example.arch": f"{arch}{variant or ''}"},
+        },
     )
     return v2.image([base, extra], config, oci=oci)
 
@@ -182,6 +192,7 @@ def push_fixture(base: str, skopeo: Skopeo, workdir: Path) -> Pushed:
     annotations = {
         "org.opencontainers.image.description": "An OCI index",
         "org.opencontainers.image.title": "base-test",
+        "org.example.note": NOTE,
     }
     push("test/base-test", "latest", multi(oci=True, tag="latest", annotations=annotations))
     first_dev = multi(oci=True, tag="dev1")
