@@ -182,6 +182,7 @@ publishing sends these types (see `publish.content_type`)."""
 #     ├── images/<id>/index.html
 #     ├── search/index.html                 client-side search
 #     ├── search-index/                     its static index (search_shards.py)
+#     ├── changes.json, changes.atom        what the last builds changed (emit/feeds.py)
 #     └── static/                           CSS and JS of the pages
 
 PAGE_FILE = "index.html"
@@ -190,6 +191,10 @@ NOT_FOUND_PAGE = "404.html"
 STATIC_DIR = "static"
 SEARCH_INDEX_DIR = "search-index"
 """Where the static client-side search index is published (`/search-index/…`)."""
+CHANGES_JSON = "changes.json"
+"""`/changes.json`: the repositories and tags the last build added, updated, removed."""
+CHANGES_FEED = "changes.atom"
+"""`/changes.atom`: the same, as an Atom feed of the last builds that changed any."""
 
 
 def page_url(page: str, *names: str) -> str:
@@ -216,6 +221,10 @@ def page_url(page: str, *names: str) -> str:
             return f"/{url_path(STATIC_DIR, name)}"
         case "search_index", ():
             return f"/{SEARCH_INDEX_DIR}/"
+        case "changes", ():
+            return f"/{CHANGES_JSON}"
+        case "changes_feed", ():
+            return f"/{CHANGES_FEED}"
         case ("v1" | "v2") as api, segments if segments:  # a v2 name may have more segments
             return f"/{url_path(api, *(part for s in segments for part in s.split('/')))}"
     raise ValueError(f"no page {page!r} with {len(names)} name(s)")

@@ -31,12 +31,29 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
 
     def problem(self, path: object, reason: str, kind: str = "storage") -> None:
-        entry = Problem(str(path), reason, kind)
-        self.problems.append(entry)
-        log.warning("%s", entry)
+        self.add(Problem(str(path), reason, kind))
+
+    def add(self, problem: Problem) -> None:
+        """Record a problem; each is logged at INFO (`-v`), `grouped()` sums them up."""
+        self.problems.append(problem)
+        log.info("%s", problem)
 
     def __bool__(self) -> bool:
         return bool(self.problems)
 
     def counts(self) -> Counter[str]:
         return Counter(p.kind for p in self.problems)
+
+    def grouped(self, first: int = 3) -> list[str]:
+        """One line per kind, most frequent first: the count and the first problems.
+
+        What cron mail shows: a storage with 5,000 dangling tags gives one
+        line, not 5,000 (`-v` lists every problem as it is found).
+        """
+        lines = []
+        for kind, count in sorted(self.counts().items(), key=lambda kc: (-kc[1], kc[0])):
+            shown = [str(p) for p in self.problems if p.kind == kind][:first]
+            more = f"; and {count - len(shown)} more (-v lists them)" if count > len(shown) else ""
+            noun = "problem" if count == 1 else "problems"
+            lines.append(f"{count} {kind} {noun}: {'; '.join(shown)}{more}")
+        return lines

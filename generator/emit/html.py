@@ -36,6 +36,7 @@ import jinja2
 
 from generator import paths
 from generator.config import Config
+from generator.emit import units
 from generator.emit.html_data import (
     ImageView,
     Moment,
@@ -171,28 +172,35 @@ def site_outputs(
     pages = Pages(config)
     data = SiteData(selection.repositories, selection.images, registry)
 
-    def page(names: tuple[str, ...], render: Callable[[], str | bytes]) -> Output:
+    def page(
+        names: tuple[str, ...], render: Callable[[], str | bytes], unit: str = units.SITE
+    ) -> Output:
         url = paths.page_url(*names)
         try:
             text = render()
         except jinja2.TemplateError as exc:
             raise BuildError(f"{url}: {_template_error(exc, pages.folders)}") from None
         body = text.encode("utf-8") if isinstance(text, str) else text
-        return Output(paths.page_file(url), body, origin=f"HTML page {url}")
+        return Output(paths.page_file(url), body, origin=f"HTML page {url}", unit=unit)
 
-    for name in STATIC_FILES:
-        yield page(("static", name), functools.partial(pages.static_file, name))
-    yield page(("index",), lambda: pages.render_index(data.namespaces))
-    yield page(("search",), pages.render_search)
-    yield page(("not_found",), pages.render_not_found)
+    # An incremental build renders only the units it redoes (`Selection.wants`).
+    if selection.wants(units.SITE):
+        for name in STATIC_FILES:
+            yield page(("static", name), functools.partial(pages.static_file, name))
+        yield page(("index",), lambda: pages.render_index(data.namespaces))
+        yield page(("search",), pages.render_search)
+        yield page(("not_found",), pages.render_not_found)
     for ns in data.namespaces:
-        yield page(("namespace", ns.name), functools.partial(pages.render_namespace, ns))
+        if selection.wants(unit := units.namespace(ns.name)):
+            yield page(("namespace", ns.name), functools.partial(pages.render_namespace, ns), unit)
     for repo in data.repositories:
-        names = ("repository", repo.namespace, repo.name)
-        yield page(names, functools.partial(pages.render_repository, repo))
+        if selection.wants(unit := units.repository(repo.full_name)):
+            names = ("repository", repo.namespace, repo.name)
+            yield page(names, functools.partial(pages.render_repository, repo), unit)
     for image in data.image_pages:
-        view = functools.partial(data.image_view, image)
-        yield page(("image", image.id), lambda view=view: pages.render_image(view()))
+        if selection.wants(unit := units.image(image.id)):
+            view = functools.partial(data.image_view, image)
+            yield page(("image", image.id), lambda view=view: pages.render_image(view()), unit)
 
 
 def _template_error(exc: jinja2.TemplateError, folders: Sequence[Path]) -> str:

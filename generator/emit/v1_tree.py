@@ -6,13 +6,14 @@ This decides *what* is published (privacy, `library/` short names, layers);
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from generator import paths
-from generator.emit import v1_json
+from generator.emit import units, v1_json
 from generator.model import Image, Registry, Repository
 from generator.report import Report
 from generator.sources.v1_layout import LIBRARY
@@ -27,6 +28,8 @@ class Output:
     source: Path | None = None
     origin: str = ""
     """What produced it, for problems ("repository acme/web", "image <id>")."""
+    unit: str = units.SITE
+    """The unit it belongs to (`emit/units.py`): an incremental build keeps or redoes it whole."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,12 @@ class Selection:
 
     repositories: tuple[Repository, ...]
     images: tuple[Image, ...]
+    dirty: frozenset[str] | None = None
+    """The units to emit (`emit/units.py`); None: every unit (a full build)."""
+
+    def wants(self, unit: str) -> bool:
+        """Whether an emitter should produce `unit`'s outputs in this build."""
+        return self.dirty is None or unit in self.dirty
 
 
 def select(registry: Registry, include_private: bool) -> Selection:
@@ -71,13 +80,19 @@ def _reachable(registry: Registry, repositories: Iterable[Repository]) -> set[st
 
 def site_outputs(selection: Selection, include_layers: bool, report: Report) -> Iterator[Output]:
     """Every v1 file of the site, in a fixed order."""
-    yield from _service_outputs(selection)
+    if selection.wants(units.SITE):
+        yield from _service_outputs(selection)
     for repository in selection.repositories:
-        if repository.is_directory:
+        unit = units.repository(repository.full_name)
+        if repository.is_directory and selection.wants(unit):
             for name in _names(repository):
-                yield from _repository_outputs(repository, name, report)
+                for output in _repository_outputs(repository, name, report):
+                    yield dataclasses.replace(output, unit=unit)
     for image in selection.images:
-        yield from _image_outputs(image, include_layers)
+        unit = units.image(image.id)
+        if selection.wants(unit):
+            for output in _image_outputs(image, include_layers):
+                yield dataclasses.replace(output, unit=unit)
 
 
 def _service_outputs(selection: Selection) -> Iterator[Output]:

@@ -18,11 +18,12 @@ nginx block includes for `Docker-Content-Digest` on tag requests, and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 
 from generator import paths
-from generator.emit import v2_json
+from generator.emit import units, v2_json
 from generator.emit.v1_tree import Output, Selection
 from generator.model import Registry, V2Repository
 
@@ -43,8 +44,14 @@ def site_outputs(
         "/v2/_catalog": v2_json.JSON_TYPE,
     }
     tag_digests: list[str] = []
-    for repo in repositories:
-        yield from _repository_outputs(repo, include_layers, media_types, tag_digests)
+    for repository in selection.repositories:
+        if repository.v2 is None:
+            continue
+        # Every repository's outputs are made (cheap: stored bytes) because the tables
+        # below need them all; the build writes only those of the units it redoes.
+        unit = units.repository(repository.full_name)
+        for output in _repository_outputs(repository.v2, include_layers, media_types, tag_digests):
+            yield dataclasses.replace(output, unit=unit)
     yield Output(paths.V2_TAG_DIGESTS, "".join(tag_digests).encode(), origin=origin)
     yield Output(
         paths.MEDIA_TYPES,

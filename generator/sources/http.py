@@ -243,6 +243,7 @@ class _Crawl:
         self.total = 0
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_lock = threading.Lock()
+        self.pool: ThreadPoolExecutor | None = None
 
     def run(self, names: list[str]) -> list[V2Repository]:
         repos = [_Repo(name) for name in names]
@@ -285,6 +286,7 @@ class _Crawl:
 
     def _phase(self, tasks: list[tuple[_Repo, Callable[[], None]]]) -> None:
         """Run the tasks of live repositories; a FetchError fails its repository."""
+        assert self.pool is not None  # set by run()
         futures: dict[Future[None], _Repo] = {
             self.pool.submit(task): repo for repo, task in tasks if repo.failure is None
         }
@@ -294,6 +296,10 @@ class _Crawl:
                 future.result()
             except Aborted:
                 continue
+            except OSError as exc:  # the cache beside the output: full, or not writable
+                self.client.abort.set()
+                where = exc.filename or self.cache.root
+                raise BuildError(f"{where}: cannot write the HTTP cache: {exc.strerror}") from None
             except FetchError as exc:
                 if repo.failure is None:
                     repo.failure = exc

@@ -159,7 +159,7 @@ class BlobCache:
         if not isinstance(tags, dict):
             return {}
         return {
-            str(repo): {str(t): str(d) for t, d in by_tag.items()}
+            str(repo): {str(t): d for t, d in by_tag.items() if _is_digest(d)}
             for repo, by_tag in tags.items()
             if isinstance(by_tag, dict)
         }
@@ -171,6 +171,10 @@ class BlobCache:
 
 def sha256_digest(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def _is_digest(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("sha256:") and bool(_HEX.match(value[7:]))
 
 
 def _hex(digest: str) -> str:

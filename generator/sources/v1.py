@@ -25,11 +25,11 @@ def crawl(root: Path, report: Report) -> Registry:
     """Read every repository and image under `root`."""
     repositories = tuple(_crawl_repositories(root, report))
     images = tuple(_crawl_images(root, report))
-    _report_dangling_tags(root, repositories, {image.id for image in images}, report)
+    report_dangling_tags(root, repositories, {image.id for image in images}, report)
     return Registry(repositories=repositories, images=images)
 
 
-def _report_dangling_tags(
+def report_dangling_tags(
     root: Path, repositories: tuple[Repository, ...], image_ids: set[str], report: Report
 ) -> None:
     """Name tags whose image is gone; they stay listed, as 0.9.1 listed them."""
@@ -107,24 +107,35 @@ def _read_json(path: Path, report: Report) -> tuple[bool, Any]:
 def _crawl_repositories(root: Path, report: Report) -> Iterator[Repository]:
     base = layout.repositories_dir(root)
     for ns_entry in _sorted_entries(base, report) or []:
-        if not ns_entry.is_dir():
-            report.problem(base / ns_entry.name, "not a namespace directory; ignored")
-            continue
-        if not _publishable(ns_entry.name, base, report, "namespace"):
+        if not namespace_entry(base, ns_entry.name, ns_entry.is_dir(), report):
             continue
         ns_dir = base / ns_entry.name
         for entry in _sorted_entries(ns_dir, report) or []:
-            if not _publishable(entry.name, ns_dir, report, "repository"):
-                continue
-            if entry.is_dir():
-                repo = _crawl_repository(ns_entry.name, ns_dir / entry.name, report)
-                if repo is not None:
-                    yield repo
-            else:
-                # 0.9.1's search walk lists every entry, files included.
-                yield Repository(
-                    namespace=ns_entry.name, name=entry.name, is_directory=False, has_entries=False
-                )
+            repo = repository_entry(ns_dir, entry.name, entry.is_dir(), report)
+            if repo is not None:
+                yield repo
+
+
+# One entry of the storage at a time: what `crawl` does for each, and what an
+# incremental build (generator/incremental.py) redoes for the entries that changed.
+
+
+def namespace_entry(base: Path, name: str, is_dir: bool, report: Report) -> bool:
+    """Whether `repositories/<name>` is a namespace to descend into (else a problem)."""
+    if not is_dir:
+        report.problem(base / name, "not a namespace directory; ignored")
+        return False
+    return _publishable(name, base, report, "namespace")
+
+
+def repository_entry(ns_dir: Path, name: str, is_dir: bool, report: Report) -> Repository | None:
+    """The repository `repositories/<ns>/<name>` (a stray file included), or None."""
+    if not _publishable(name, ns_dir, report, "repository"):
+        return None
+    if is_dir:
+        return _crawl_repository(ns_dir.name, ns_dir / name, report)
+    # 0.9.1's search walk lists every entry, files included.
+    return Repository(namespace=ns_dir.name, name=name, is_directory=False, has_entries=False)
 
 
 def _crawl_repository(namespace: str, repo_dir: Path, report: Report) -> Repository | None:
@@ -171,18 +182,23 @@ def _crawl_tag(repo_dir: Path, entry: str, name: str, report: Report) -> Tag | N
 def _crawl_images(root: Path, report: Report) -> Iterator[Image]:
     base = layout.images_dir(root)
     for entry in _sorted_entries(base, report) or []:
-        if not paths.IMAGE_ID_RE.match(entry.name):
-            shown = os.fsencode(entry.name)[:80]
-            report.problem(
-                base, f"entry {shown!r} is not an image id; the v1 API cannot reach it", kind="name"
-            )
-            continue
-        if not entry.is_dir():
-            report.problem(base / entry.name, "not an image directory; ignored")
-            continue
-        image = _crawl_image(base / entry.name, report)
+        image = image_entry(base, entry.name, entry.is_dir(), report)
         if image is not None:
             yield image
+
+
+def image_entry(base: Path, name: str, is_dir: bool, report: Report) -> Image | None:
+    """The image `images/<name>`, or None (with a problem) if it cannot be one."""
+    if not paths.IMAGE_ID_RE.match(name):
+        shown = os.fsencode(name)[:80]
+        report.problem(
+            base, f"entry {shown!r} is not an image id; the v1 API cannot reach it", kind="name"
+        )
+        return None
+    if not is_dir:
+        report.problem(base / name, "not an image directory; ignored")
+        return None
+    return _crawl_image(base / name, report)
 
 
 def _crawl_image(image_dir: Path, report: Report) -> Image | None:

@@ -20,6 +20,10 @@ name keeps every segment (`org/team/app` → namespace `org`, repository
 Bad storage never stops the crawl: a link to a missing blob, bytes that do
 not match their digest, a manifest that is not JSON or has an unknown media
 type become Problems naming the file, and only that item is skipped.
+
+The HTTP crawler (`http.py`) ends the same way: `parse_manifest()`,
+`with_image_config()` and `assemble()` are shared, so both sources give the
+same model from the same manifests.
 """
 
 from __future__ import annotations

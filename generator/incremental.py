@@ -1,0 +1,340 @@
+"""What changed since the last build: storage fingerprints, a partial crawl, dirty units.
+
+**Fingerprints.** One `stat` walk of the storage gives each storage entry a
+fingerprint: the name, type, size, mtime and inode of every file it is made
+of (a v1 repository folder: its `tag_*`, `tag*_json`, `json`,
+`_index_images`, `_private`; a v1 image folder: `json`, `ancestry`,
+`_checksum`, `layer`, `_files`, `_inprogress`). The registry writes files
+in place and never keeps their mtime, so an equal fingerprint means equal
+bytes, and a rebuild re-reads only the entries whose fingerprint changed.
+The walk opens each folder once and `stat`s its entries relative to it
+(`fstatat`), which is half the cost of `stat` by full path.
+
+v2 storage is fingerprinted as a whole: every file under `repositories/`
+(the `link` files that name tags, revisions and layers; blobs are
+addressed by digest and never change). When it changed, the whole v2
+storage is crawled again (it reads manifests and configs only); rendering
+and writing stay incremental. An HTTP source is always crawled (its blob
+cache makes that cheap).
+
+**Dirty units** (`emit/units.py`). From the old and the new model, the units
+whose outputs may differ: a repository that changed, or whose tags reach an
+image that changed (its page shows their sizes); an image that changed, or
+an ancestor of it (its page shows its history), or that a changed
+repository points at now or pointed at before (its page lists the tags
+pointing at it); the namespace of any of those repositories; `search` when
+a search document changed; `site` whenever anything did. Units of
+repositories and images that left the site are not dirty: their files are
+deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator import index
+from generator.emit import units
+from generator.emit.v1_tree import Selection
+from generator.model import Image, Registry, Repository
+from generator.report import Problem, Report
+from generator.sources import v1, v1_layout, v2_layout
+
+Fingerprint = bytes
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One storage entry of a v1 crawl: a namespace, a repository or an image."""
+
+    key: str
+    """`N:<ns>`, `R:<ns>/<name>` or `I:<name>`: unique, and the key of the crawl cache."""
+    kind: str
+    namespace: str
+    name: str
+    is_dir: bool
+    fingerprint: Fingerprint
+
+
+@dataclass
+class Scan:
+    """The result of one fingerprint walk."""
+
+    layout: str
+    """`v1` or `v2`."""
+    entries: list[Entry] = field(default_factory=list)
+    """v1: every entry, in crawl order."""
+    fingerprints: dict[str, Fingerprint] = field(default_factory=dict)
+    newest_mtime_ns: int = 0
+    """The newest mtime seen (files and the folders that list them): the storage's clock."""
+
+
+class _Unreadable(Exception):
+    """A folder could not be listed: the crawl reports it; nothing is cached."""
+
+
+# --- walking -------------------------------------------------------------------------------
+
+
+def scan(root: Path, layout: str) -> Scan | None:
+    """Fingerprints of a v1 or v2 storage; None when a folder cannot be listed."""
+    try:
+        return _scan_v1(root) if layout == "v1" else _scan_v2(root)
+    except _Unreadable:
+        return None
+
+
+def _listing(path: str, dir_fd: int | None = None) -> tuple[list[os.DirEntry[str]], int, int]:
+    """(entries sorted by name bytes, an fd of the folder, its mtime); the caller closes fd."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return [], -1, 0
+    except OSError as exc:
+        raise _Unreadable(path) from exc
+    try:
+        with os.scandir(fd) as it:
+            entries = sorted(it, key=lambda e: os.fsencode(e.name))
+        mtime = os.fstat(fd).st_mtime_ns
+    except OSError as exc:
+        os.close(fd)
+        raise _Unreadable(path) from exc
+    return entries, fd, mtime
+
+
+def _fingerprint(entries: Iterable[os.DirEntry[str]]) -> tuple[Fingerprint, int]:
+    """(digest of every entry's identity, newest mtime) of one folder's entries."""
+    parts = []
+    newest = 0
+    for entry in entries:
+        try:
+            st = entry.stat()
+        except OSError:
+            parts.append(f"{entry.name}\0missing")
+            continue
+        parts.append(
+            f"{entry.name}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}"
+        )
+        newest = max(newest, st.st_mtime_ns)
+    text = "\n".join(parts).encode("utf-8", "surrogateescape")
+    return hashlib.blake2b(text, digest_size=16).digest(), newest
+
+
+def _folder_fingerprint(name: str, dir_fd: int) -> tuple[Fingerprint, int]:
+    entries, fd, mtime = _listing(name, dir_fd)
+    try:
+        digest, newest = _fingerprint(entries)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    return digest, max(newest, mtime)
+
+
+def _entry_fingerprint(entry: os.DirEntry[str], dir_fd: int) -> tuple[bool, Fingerprint, int]:
+    """(is a folder, fingerprint, newest mtime) of a repository or image entry."""
+    is_dir = entry.is_dir()
+    if is_dir:
+        digest, newest = _folder_fingerprint(entry.name, dir_fd)
+        return True, digest, newest
+    digest, newest = _fingerprint([entry])
+    return False, digest, newest
+
+
+def _scan_v1(root: Path) -> Scan:
+    result = Scan("v1")
+    newest = 0
+    base, base_fd, mtime = _listing(str(v1_layout.repositories_dir(root)))
+    newest = max(newest, mtime)
+    try:
+        for ns in base:
+            is_dir = ns.is_dir()
+            result.entries.append(Entry(f"N:{ns.name}", "N", ns.name, "", is_dir, b""))
+            if not is_dir:
+                continue
+            repos, ns_fd, mtime = _listing(ns.name, base_fd)
+            newest = max(newest, mtime)
+            try:
+                for repo in repos:
+                    repo_is_dir, digest, mtime = _entry_fingerprint(repo, ns_fd)
+                    newest = max(newest, mtime)
+                    key = f"R:{ns.name}/{repo.name}"
+                    result.entries.append(Entry(key, "R", ns.name, repo.name, repo_is_dir, digest))
+            finally:
+                if ns_fd >= 0:
+                    os.close(ns_fd)
+    finally:
+        if base_fd >= 0:
+            os.close(base_fd)
+    images, images_fd, mtime = _listing(str(v1_layout.images_dir(root)))
+    newest = max(newest, mtime)
+    try:
+        for image in images:
+            image_is_dir, digest, mtime = _entry_fingerprint(image, images_fd)
+            newest = max(newest, mtime)
+            key = f"I:{image.name}"
+            result.entries.append(Entry(key, "I", "", image.name, image_is_dir, digest))
+    finally:
+        if images_fd >= 0:
+            os.close(images_fd)
+    result.fingerprints = {e.key: e.fingerprint for e in result.entries}
+    result.newest_mtime_ns = newest
+    return result
+
+
+def _scan_v2(root: Path) -> Scan:
+    """One fingerprint for the whole v2 storage: every file under `repositories/`."""
+    digest = hashlib.blake2b(digest_size=16)
+    newest = 0
+    base = v2_layout.repositories_dir(root)
+    for folder, dirs, files in os.walk(base, onerror=_raise_unreadable):
+        dirs[:] = sorted(d for d in dirs if d != "_uploads")
+        here = Path(folder)
+        newest = max(newest, here.stat().st_mtime_ns)
+        for name in sorted(files):
+            st = (here / name).stat()
+            line = f"{here.relative_to(base)}/{name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n"
+            digest.update(line.encode("utf-8", "surrogateescape"))
+            newest = max(newest, st.st_mtime_ns)
+    return Scan("v2", fingerprints={"v2": digest.digest()}, newest_mtime_ns=newest)
+
+
+def _raise_unreadable(exc: OSError) -> None:
+    if not isinstance(exc, FileNotFoundError):
+        raise _Unreadable(str(exc.filename)) from exc
+
+
+# --- crawling what changed -----------------------------------------------------------------
+
+CachedEntry = tuple[Any, tuple[Problem, ...]]
+"""The crawl of one v1 entry: its Repository or Image (or None), and its problems."""
+
+
+def crawl_v1(
+    root: Path, found: Scan, cache: Mapping[str, CachedEntry], old: Mapping[str, Fingerprint],
+    report: Report,
+) -> tuple[Registry, dict[str, CachedEntry], int]:
+    """The v1 registry, re-reading only entries whose fingerprint changed.
+
+    Returns the registry, the new cache and how many entries were read.
+    Problems of entries not read again are reported again, so every build
+    reports the same problems as a full one.
+    """
+    repositories: list[Repository] = []
+    images: list[Image] = []
+    new_cache: dict[str, CachedEntry] = {}
+    read = 0
+    repos_base = v1_layout.repositories_dir(root)
+    images_base = v1_layout.images_dir(root)
+    descend: dict[str, bool] = {}
+    for entry in found.entries:
+        if entry.kind == "N":
+            descend[entry.namespace] = v1.namespace_entry(
+                repos_base, entry.namespace, entry.is_dir, report
+            )
+            continue
+        if entry.kind == "R" and not descend.get(entry.namespace):
+            continue
+        cached = cache.get(entry.key)
+        if cached is None or old.get(entry.key) != entry.fingerprint:
+            read += 1
+            sub = Report()
+            if entry.kind == "R":
+                obj: Any = v1.repository_entry(
+                    repos_base / entry.namespace, entry.name, entry.is_dir, sub
+                )
+            else:
+                obj = v1.image_entry(images_base, entry.name, entry.is_dir, sub)
+            cached = (obj, tuple(sub.problems))
+        new_cache[entry.key] = cached
+        obj, problems = cached
+        for problem in problems:
+            report.add(problem)
+        if obj is not None:
+            (repositories if entry.kind == "R" else images).append(obj)
+    image_ids = {image.id for image in images}
+    v1.report_dangling_tags(root, tuple(repositories), image_ids, report)
+    registry = Registry(repositories=tuple(repositories), images=tuple(images))
+    return registry, new_cache, read
+
+
+# --- dirty units -----------------------------------------------------------------------------
+
+
+def dirty_units(
+    old: Selection, new: Selection, old_registry: Registry, new_registry: Registry
+) -> tuple[frozenset[str], set[str]]:
+    """(units to redo, full names of the repositories that changed); see the module doc."""
+    old_repos = {r.full_name: r for r in old.repositories}
+    new_repos = {r.full_name: r for r in new.repositories}
+    old_images = {i.id: i for i in old.images}
+    new_images = {i.id: i for i in new.images}
+    changed_repos = {name for name, repo in new_repos.items() if old_repos.get(name) != repo}
+    changed_images = {i for i, image in new_images.items() if old_images.get(i) != image}
+    changed_images |= set(old_images) ^ set(new_images)
+    gone = set(old_repos) - set(new_repos)
+    if not (changed_repos or changed_images or gone):
+        return frozenset(), set()
+    moved = [r for name in changed_repos | gone for r in (old_repos.get(name), new_repos.get(name))]
+    moved = [r for r in moved if r is not None]
+    # Images: changed ones, those a changed repository points at (then or now), descendants.
+    pointed = changed_images | {tag.image_id for repo in moved for tag in repo.tags}
+    chains = {i: _chain(image, new_images) for i, image in new_images.items()}
+    dirty = {
+        units.image(i)
+        for i, chain in chains.items()
+        if i in pointed or not changed_images.isdisjoint(chain)
+    }
+    # Repositories: changed ones, and those whose tags reach a changed image.
+    touched = {
+        name
+        for name, repo in new_repos.items()
+        if name in changed_repos
+        or not changed_images.isdisjoint(
+            i for tag in repo.tags for i in chains.get(tag.image_id, (tag.image_id,))
+        )
+    }
+    dirty |= {units.repository(name) for name in touched}
+    dirty |= {units.namespace(repo.namespace) for repo in moved}
+    dirty |= {units.namespace(new_repos[name].namespace) for name in touched}
+    dirty.add(units.SITE)
+    # A search document depends on the repository and the labels of its tagged images.
+    names_moved = [r.full_name for r in old.repositories] != [r.full_name for r in new.repositories]
+    if names_moved or _documents(old, old_registry, touched) != _documents(
+        new, new_registry, touched
+    ):
+        dirty.add(units.SEARCH)
+    return frozenset(dirty), changed_repos
+
+
+def _chain(image: Image, images: Mapping[str, Image]) -> tuple[str, ...]:
+    """The image and its ancestors, as its page's history shows them."""
+    if image.ancestry:
+        return tuple(dict.fromkeys(image.ancestry))
+    chain: list[str] = []
+    current: Image | None = image
+    while current is not None and current.id not in chain:
+        chain.append(current.id)
+        current = images.get(current.parent) if current.parent else None
+    return tuple(chain)
+
+
+def _documents(
+    selection: Selection, registry: Registry, names: set[str]
+) -> list[index.Document]:
+    """The search documents of the repositories `names` (as far as the selection has them)."""
+    chosen = [r for r in selection.repositories if r.full_name in names]
+    return index.documents(chosen, registry)
+
+
+def existing_units(selection: Selection) -> set[str]:
+    """Every unit a full build of `selection` has (the files of others are deleted)."""
+    found = {units.SITE, units.SEARCH}
+    for repo in selection.repositories:
+        found.add(units.repository(repo.full_name))
+        found.add(units.namespace(repo.namespace))
+    found.update(units.image(image.id) for image in selection.images)
+    return found
