@@ -1,26 +1,40 @@
-"""The pipeline, top to bottom: lock → crawl → select → emit → index → publish.
+"""The pipeline, top to bottom: lock → scan → crawl → select → emit → index → publish.
 
 Everything is gathered before anything is written (mkdocs' two phases), and
-everything is written into staging before the site is swapped in, so a
-failed nightly run leaves yesterday's site serving. Each emitter turns the
+everything is written into staging before it is published, so a failed
+nightly run leaves yesterday's site serving. Each emitter turns the
 gathered registry into `Output`s; the writer is the only thing that writes.
+
+**Incremental.** A build compares the storage with the state the previous
+build left (`state.py`): when no fingerprint changed it stops there, having
+read nothing but the fingerprints; otherwise it re-reads the storage entries
+that changed (`incremental.py`), redoes the units whose outputs may differ
+and keeps the others, and the writer publishes only the files whose bytes
+changed (`emit/writer.py`). `full=True` (`--full`) trusts nothing the
+previous build left and swaps in a whole new tree; its files are the same,
+byte for byte (tests/test_incremental.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-from generator import index, paths
+from generator import index, paths, state
 from generator.config import Config
-from generator.emit import html, search_shards, v1_tree, v2_tree
+from generator.emit import feeds, html, search_shards, units, v1_tree, v2_tree
+from generator.emit.html_data import Moment
 from generator.emit.v1_tree import Output, Selection
-from generator.emit.writer import SiteWriter, output_lock, remove_stale_staging
+from generator.emit.writer import PatchConflict, SiteWriter, output_lock, remove_stale_staging
+from generator.incremental import Scan, crawl_v1, dirty_units, existing_units, scan
 from generator.model import Registry
-from generator.report import Report
-from generator.sources import crawler_for
+from generator.progress import NONE, Progress
+from generator.report import Problem, Report
+from generator.sources import crawler_for, detect
 
 log = logging.getLogger("sitegen")
 
@@ -38,52 +52,278 @@ class BuildResult:
     files: int
     problems: int
     seconds: float
+    written: int = 0
+    """Files staged and published by this build (all of them when swapping a whole tree)."""
+    deleted: int = 0
+    changed: bool = True
+    """False when the storage had not changed and nothing was written."""
 
     def summary(self) -> str:
         """One line for cron mail, after pelican's "Done: Processed …"."""
+        files = f"{self.files} files ({self.written} written, {self.deleted} deleted)"
+        if not self.changed:
+            files = f"{self.files} files (nothing changed)"
         return (
             f"Done: {self.repositories} repositories, {self.tags} tags, {self.images} images, "
-            f"{self.files} files, {self.problems} problems in {self.seconds:.2f} seconds"
+            f"{files}, {self.problems} problems in {self.seconds:.2f} seconds"
         )
 
 
-def build(config: Config, report: Report) -> BuildResult:
+def build(
+    config: Config, report: Report, *, full: bool = False, progress: Progress = NONE
+) -> BuildResult:
     """Build the site for `config` and publish it; raise SitegenError on fatal errors."""
     started = time.monotonic()
     with output_lock(config.output):
-        for leftover in remove_stale_staging(config.output):
-            log.info("removed %s left by an interrupted build", leftover)
-        registry = crawler_for(config)(report)
-        selection = v1_tree.select(registry, config.include_private)
-
-        writer = SiteWriter(config.output, report)
+        for leftover, completed in remove_stale_staging(config.output):
+            what = "completed the files" if completed else "removed"
+            log.info("%s %s left by an interrupted build", what, leftover)
         try:
-            for emit in EMITTERS:
-                for output in emit(selection, registry, config, report):
-                    _write(writer, output)
-            index_dir = writer.directory(paths.INDEX_DIR, "search index")
-            if index_dir is not None:
-                index.build_index(selection.repositories, registry, index_dir)
-            files = len(writer.written())
-            writer.publish()
+            return _Build(config, report, full, progress).run(started)
+        except PatchConflict as exc:
+            log.info("%s: two documents clash; building everything again", exc)
+            report.problems.clear()
+            return _Build(config, report, True, progress).run(started)
+
+
+class _Build:
+    """One run of the pipeline (see the module docstring)."""
+
+    def __init__(self, config: Config, report: Report, full: bool, progress: Progress) -> None:
+        self.config = config
+        self.report = report
+        self.full = full
+        self.progress = progress
+        self.output = config.output
+        self.key = state.output_key(config)
+        url = config.source_url
+        self.root = None if url is not None else Path(config.source)
+        if self.root is None:
+            self.layout = "http"
+        elif config.source_type == "auto":
+            self.layout = detect(self.root)
+        else:
+            self.layout = config.source_type
+
+    def run(self, started: float) -> BuildResult:
+        old_sources = None if self.full else state.load_sources(self.output)
+        found = scan(self.root, self.layout) if self.root is not None else None
+        if (
+            old_sources is not None
+            and found is not None
+            and old_sources.key == self.key
+            and old_sources.layout == self.layout
+            and old_sources.fingerprints == found.fingerprints
+            and self.output.is_dir()
+        ):
+            return self._unchanged(old_sources, started)
+        memory = state.load_memory(self.output)
+        trusted = (
+            memory is not None
+            and not self.full
+            and self.output.is_dir()
+            and memory.key == self.key
+            and old_sources is not None
+            and old_sources.key == self.key
+            and old_sources.layout == self.layout
+        )
+        registry, cache = self._crawl(found, memory if trusted else None, old_sources)
+        selection = v1_tree.select(registry, self.config.include_private)
+        dirty: frozenset[str] | None = None
+        changed_repos: set[str] | None = None
+        if trusted and memory is not None:
+            old_registry = _remembered(memory)
+            old_selection = v1_tree.select(old_registry, self.config.include_private)
+            dirty, changed_repos = dirty_units(old_selection, selection, old_registry, registry)
+        selection = dataclasses.replace(selection, dirty=dirty)
+        previous = None if self.full or memory is None else memory.manifest
+        if not self.output.is_dir():
+            previous = None
+        writer = SiteWriter(
+            self.output, self.report, previous=previous, state_dir=state.state_dir(self.output)
+        )
+        try:
+            kept: dict[str, tuple[Problem, ...]] = {}
+            if writer.patching:
+                existing = existing_units(selection)
+                for unit in memory.manifest if memory else ():
+                    if unit in existing and not selection.wants(unit):
+                        writer.keep(unit)
+                        kept[unit] = memory.problems.get(unit, ()) if memory else ()
+            unit_problems = self._emit(writer, selection, registry, kept)
+            published = self._published(selection, memory, changed_repos)
+            feed = self._feeds(writer, selection, memory, published, found, registry)
+            result = self._result(selection, writer, started)
+            summary = state.Summary(result.repositories, result.tags, result.images, result.files)
+            sources = state.Sources(
+                state.FORMAT, self.key, self.layout,
+                found.kept() if found is not None else {},
+                found.newest_mtime_ns if found is not None else 0,
+                summary, tuple(self.report.problems),
+            )
+            writer.write_state(state.SOURCES_FILE, state.dump(sources))
+            if dirty is None or dirty:
+                remembered = state.Memory(
+                    state.FORMAT, self.key, writer.manifest(), cache=cache,
+                    registry=None if cache else registry, published=published, feed=feed,
+                    problems=unit_problems,
+                )
+                writer.write_state(state.MEMORY_FILE, state.dump(remembered))
+            with self.progress.phase("write", unit="file") as advance:
+                changed = writer.publish(advance)
         except BaseException:
             writer.discard()
             raise
-    return BuildResult(
-        repositories=sum(1 for r in selection.repositories if r.is_directory),
-        tags=sum(len(r.tags) for r in selection.repositories),
-        images=len(selection.images),
-        files=files,
-        problems=len(report.problems),
-        seconds=time.monotonic() - started,
-    )
+        return dataclasses.replace(
+            result,
+            seconds=time.monotonic() - started,
+            written=writer.written_count,
+            deleted=writer.deleted_count,
+            changed=changed,
+        )
+
+    # -- the phases --------------------------------------------------------------------
+
+    def _unchanged(self, old: state.Sources, started: float) -> BuildResult:
+        """Nothing in the storage changed: report what the last build reported, touch nothing."""
+        for problem in old.problems:
+            self.report.add(problem)
+        s = old.summary
+        return BuildResult(
+            repositories=s.repositories, tags=s.tags, images=s.images, files=s.files,
+            problems=len(old.problems), seconds=time.monotonic() - started, changed=False,
+        )
+
+    def _crawl(
+        self, found: Scan | None, memory: state.Memory | None, old: state.Sources | None
+    ) -> tuple[Registry, dict[str, object]]:
+        """The registry, and for v1 the crawl cache of every entry (empty otherwise)."""
+        if self.layout == "v1" and found is not None and self.root is not None:
+            cache = memory.cache if memory is not None else {}
+            fingerprints = old.fingerprints if memory is not None and old is not None else {}
+            with self.progress.phase("crawl", total=len(found.entries), unit="entry") as advance:
+                registry, new_cache, read = crawl_v1(
+                    self.root, found, cache, fingerprints, self.report, advance
+                )
+            log.info("read %d of %d storage entries", read, len(found.entries))
+            return registry, new_cache
+        with self.progress.phase("crawl", unit="repository"):
+            return crawler_for(self.config)(self.report), {}
+
+    def _emit(
+        self, writer: SiteWriter, selection: Selection, registry: Registry,
+        kept: dict[str, tuple[Problem, ...]],
+    ) -> dict[str, tuple[Problem, ...]]:
+        """Write the units to redo; return the problems of every unit (kept ones included).
+
+        A problem found while making a unit's files (corrupt metadata, a clash)
+        belongs to that unit: a kept unit's problems are reported again, and
+        all of them are listed unit by unit, so that every build reports what
+        a full one does, in the same order.
+        """
+        mark = len(self.report.problems)
+        found: dict[str, list[Problem]] = {unit: list(p) for unit, p in kept.items()}
+        with self.progress.phase("render", unit="file") as advance:
+            for emit in EMITTERS:
+                for output in emit(selection, registry, self.config, self.report):
+                    if selection.wants(output.unit):
+                        _write(writer, output)
+                        advance(1)
+                    if len(self.report.problems) > mark:
+                        found.setdefault(output.unit, []).extend(self.report.problems[mark:])
+                        del self.report.problems[mark:]
+        for unit in sorted(found):
+            for problem in found[unit]:
+                self.report.problems.append(problem)
+        for unit in kept:
+            for problem in kept[unit]:
+                log.info("%s", problem)
+        if selection.wants(units.SEARCH):
+            with self.progress.phase("index", total=1, unit="index") as advance:
+                index_dir = writer.directory(paths.INDEX_DIR, "search index", units.SEARCH)
+                if index_dir is not None:
+                    index.build_index(selection.repositories, registry, index_dir)
+                advance(1)
+        return {unit: tuple(problems) for unit, problems in sorted(found.items()) if problems}
+
+    def _published(
+        self, selection: Selection, memory: state.Memory | None, changed: set[str] | None
+    ) -> dict[str, feeds.Published]:
+        """What the change feeds compare, recomputed only for repositories that changed."""
+        before = memory.published if memory is not None else {}
+        published = {}
+        for repository in selection.repositories:
+            if not repository.is_directory:
+                continue
+            name = repository.full_name
+            kept = changed is not None and name not in changed and name in before
+            published[name] = before[name] if kept else feeds.snapshot(repository)
+        return published
+
+    def _feeds(
+        self, writer: SiteWriter, selection: Selection, memory: state.Memory | None,
+        published: dict[str, feeds.Published], found: Scan | None, registry: Registry,
+    ) -> list[dict[str, str]]:
+        """Write `/changes.json` and `/changes.atom`; return the feed's entries."""
+        entries = list(memory.feed) if memory is not None else []
+        if not selection.wants(units.SITE):
+            return entries
+        before = memory.published if memory is not None else {}
+        changes = feeds.compare(before, published)
+        clock = _clock(found, registry)
+        if changes:
+            new = feeds.entry(changes, clock, self.config.base_url)
+            entries = [new, *entries][: feeds.FEED_ENTRIES]
+        writer.write(paths.CHANGES_JSON, feeds.changes_json(changes, clock), "change feed")
+        body = feeds.atom(entries, self.config.title, self.config.base_url, clock)
+        writer.write(paths.CHANGES_FEED, body, "change feed")
+        return entries
+
+    def _result(self, selection: Selection, writer: SiteWriter, started: float) -> BuildResult:
+        return BuildResult(
+            repositories=sum(1 for r in selection.repositories if r.is_directory),
+            tags=sum(len(r.tags) for r in selection.repositories),
+            images=len(selection.images),
+            files=writer.files,
+            problems=len(self.report.problems),
+            seconds=time.monotonic() - started,
+        )
+
+
+def _remembered(memory: state.Memory) -> Registry:
+    """The registry the previous build published, as it crawled it."""
+    if memory.registry is not None:
+        return memory.registry  # type: ignore[no-any-return]
+    repositories, images = [], []
+    for key, (obj, _problems) in memory.cache.items():
+        if obj is not None:
+            (repositories if key.startswith("R:") else images).append(obj)
+    return Registry(repositories=tuple(repositories), images=tuple(images))
+
+
+def _clock(found: Scan | None, registry: Registry) -> int:
+    """The build's date: SOURCE_DATE_EPOCH, else the storage's newest mtime (see emit/feeds.py).
+
+    Without storage (an HTTP source), the newest date the registry holds: a
+    tag's push time or an image's creation.
+    """
+    epoch = html.source_date_epoch()
+    if epoch is not None:
+        return epoch
+    if found is not None and found.newest_mtime_ns:
+        return found.newest_mtime_ns // 1_000_000_000
+    stamps = [t.last_update or 0 for r in registry.repositories for t in r.tags]
+    for image in registry.images:
+        moment = Moment.parse(image.config.get("created"))
+        stamps.append(moment.timestamp if moment else 0)
+    return max(stamps, default=0)
 
 
 def _write(writer: SiteWriter, output: Output) -> None:
     if output.source is not None:
-        writer.link(output.relpath, output.source, output.origin)
+        writer.link(output.relpath, output.source, output.origin, output.unit)
     else:
-        writer.write(output.relpath, output.data or b"", output.origin)
+        writer.write(output.relpath, output.data or b"", output.origin, output.unit)
 
 
 def _v1_outputs(
@@ -104,9 +344,13 @@ def _search_outputs(
     selection: Selection, registry: Registry, config: Config, report: Report
 ) -> Iterator[Output]:
     del config, report
+    if not selection.wants(units.SEARCH):
+        return
     files = search_shards.client_index_files(selection.repositories, registry)
     for relpath, data in sorted(files.items()):
-        yield Output(f"{SEARCH_INDEX_URL}/{relpath}", data, origin="client search index")
+        yield Output(
+            f"{SEARCH_INDEX_URL}/{relpath}", data, origin="client search index", unit=units.SEARCH
+        )
 
 
 EMITTERS: tuple[Emitter, ...] = (_v1_outputs, _v2_outputs, _search_outputs, html.site_outputs)

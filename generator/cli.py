@@ -19,6 +19,7 @@ from generator import __version__
 from generator.build import build
 from generator.config import Config, load_config
 from generator.errors import ConfigError, SitegenError
+from generator.progress import Progress
 from generator.report import Report
 
 log = logging.getLogger("sitegen")
@@ -51,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "build",
         help="crawl the storage and publish the site",
-        description="Crawl the registry storage and publish the site atomically.",
+        description="Crawl the registry storage and publish the site atomically. A rebuild "
+        "reads, renders and writes only what changed since the last build.",
     )
     _common(p)
     p.add_argument(
@@ -61,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--strict", action="store_true", help="exit with status 1 if any item had a problem"
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="rebuild everything from the storage and swap in a whole new tree, trusting "
+        "nothing the previous build left (the output is the same as an incremental build's)",
     )
     p.set_defaults(func=_build)
 
@@ -146,7 +154,11 @@ def _config(args: argparse.Namespace, *, needs_source: bool) -> Config:
 def _build(args: argparse.Namespace) -> int:
     config = _config(args, needs_source=True)
     report = Report()
-    result = build(config, report)
+    progress = Progress.for_terminal(quiet=args.quiet > 0)
+    with progress.redirect_logging():
+        result = build(config, report, full=args.full, progress=progress)
+    for line in report.grouped():
+        log.warning("%s", line)
     summary = result.summary()
     if report:
         counts = ", ".join(f"{n} {kind}" for kind, n in sorted(report.counts().items()))

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ from generator.report import Problem, Report
 from generator.sources import v1, v1_layout, v2_layout
 
 Fingerprint = bytes
+RACY_NS = 2_000_000_000
+"""Entries modified this close to a walk are read again by the next build (see `Scan.kept`)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,22 @@ class Scan:
     fingerprints: dict[str, Fingerprint] = field(default_factory=dict)
     newest_mtime_ns: int = 0
     """The newest mtime seen (files and the folders that list them): the storage's clock."""
+    started_ns: int = field(default_factory=time.time_ns)
+    racy: set[str] = field(default_factory=set)
+    """Entries changed within `RACY_NS` of the walk: their fingerprint is not kept."""
+
+    def note(self, key: str, newest: int) -> None:
+        """Mark `key` racy when a write in the same clock tick could leave its stat as is."""
+        if newest >= self.started_ns - RACY_NS:
+            self.racy.add(key)
+
+    def kept(self) -> dict[str, Fingerprint]:
+        """The fingerprints to remember: racy ones blanked, so the next build reads them again.
+
+        git's "racily clean" rule: a file written in the same timestamp tick
+        as the walk could change again without its size or mtime changing.
+        """
+        return {k: (b"" if k in self.racy else v) for k, v in self.fingerprints.items()}
 
 
 class _Unreadable(Exception):
@@ -162,6 +181,7 @@ def _scan_v1(root: Path) -> Scan:
                     repo_is_dir, digest, mtime = _entry_fingerprint(repo, ns_fd)
                     newest = max(newest, mtime)
                     key = f"R:{ns.name}/{repo.name}"
+                    result.note(key, mtime)
                     result.entries.append(Entry(key, "R", ns.name, repo.name, repo_is_dir, digest))
             finally:
                 if ns_fd >= 0:
@@ -176,6 +196,7 @@ def _scan_v1(root: Path) -> Scan:
             image_is_dir, digest, mtime = _entry_fingerprint(image, images_fd)
             newest = max(newest, mtime)
             key = f"I:{image.name}"
+            result.note(key, mtime)
             result.entries.append(Entry(key, "I", "", image.name, image_is_dir, digest))
     finally:
         if images_fd >= 0:
@@ -187,6 +208,7 @@ def _scan_v1(root: Path) -> Scan:
 
 def _scan_v2(root: Path) -> Scan:
     """One fingerprint for the whole v2 storage: every file under `repositories/`."""
+    found = Scan("v2")
     digest = hashlib.blake2b(digest_size=16)
     newest = 0
     base = v2_layout.repositories_dir(root)
@@ -199,7 +221,9 @@ def _scan_v2(root: Path) -> Scan:
             line = f"{here.relative_to(base)}/{name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n"
             digest.update(line.encode("utf-8", "surrogateescape"))
             newest = max(newest, st.st_mtime_ns)
-    return Scan("v2", fingerprints={"v2": digest.digest()}, newest_mtime_ns=newest)
+    found.fingerprints, found.newest_mtime_ns = {"v2": digest.digest()}, newest
+    found.note("v2", newest)
+    return found
 
 
 def _raise_unreadable(exc: OSError) -> None:
@@ -215,7 +239,7 @@ CachedEntry = tuple[Any, tuple[Problem, ...]]
 
 def crawl_v1(
     root: Path, found: Scan, cache: Mapping[str, CachedEntry], old: Mapping[str, Fingerprint],
-    report: Report,
+    report: Report, advance: Callable[[int], object] | None = None,
 ) -> tuple[Registry, dict[str, CachedEntry], int]:
     """The v1 registry, re-reading only entries whose fingerprint changed.
 
@@ -231,6 +255,8 @@ def crawl_v1(
     images_base = v1_layout.images_dir(root)
     descend: dict[str, bool] = {}
     for entry in found.entries:
+        if advance is not None:
+            advance(1)
         if entry.kind == "N":
             descend[entry.namespace] = v1.namespace_entry(
                 repos_base, entry.namespace, entry.is_dir, report

@@ -45,15 +45,17 @@ class Report:
         return Counter(p.kind for p in self.problems)
 
     def grouped(self, first: int = 3) -> list[str]:
-        """One line per kind, most frequent first: the count and the first problems.
+        """One message per kind, most frequent first: the count and the first problems.
 
-        What cron mail shows: a storage with 5,000 dangling tags gives one
-        line, not 5,000 (`-v` lists every problem as it is found).
+        What cron mail shows: a storage with 5,000 dangling tags gives four
+        lines, not 5,000 (`-v` lists every problem as it is found).
         """
         lines = []
         for kind, count in sorted(self.counts().items(), key=lambda kc: (-kc[1], kc[0])):
             shown = [str(p) for p in self.problems if p.kind == kind][:first]
-            more = f"; and {count - len(shown)} more (-v lists them)" if count > len(shown) else ""
             noun = "problem" if count == 1 else "problems"
-            lines.append(f"{count} {kind} {noun}: {'; '.join(shown)}{more}")
+            text = [f"{count} {kind} {noun}:", *(f"  {line}" for line in shown)]
+            if count > len(shown):
+                text.append(f"  and {count - len(shown)} more (-v lists every problem)")
+            lines.append("\n".join(text))
         return lines

@@ -91,8 +91,9 @@ def test_strict_turns_problems_into_exit_status_1(broken_storage: Path, tmp_path
 
     lenient = run()
     assert lenient.returncode == 0, lenient.stderr
-    assert "corrupt JSON" in lenient.stderr
+    assert "7 storage problems:" in lenient.stderr  # grouped by kind, the first ones named
     assert "Done: 4 repositories" in lenient.stderr
+    assert "corrupt JSON" in run("-v").stderr  # -v names every problem
     strict = run("--strict")
     assert strict.returncode == 1
     assert "12 problems" in strict.stderr

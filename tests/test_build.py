@@ -85,7 +85,8 @@ def test_rebuild_swaps_the_site_and_drops_what_is_gone(tmp_path: Path) -> None:
     build_site(root, output)
     assert not (output / "v1/repositories/acme/two").exists()
     assert (output / "v1/repositories/acme/one/tags/.index.json").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".site.lock", "site", "storage"]
+    beside = sorted(p.name for p in tmp_path.iterdir())
+    assert beside == [".site.lock", ".site.state", "site", "storage"]
 
 
 def _big_storage(root: Path, repos: int) -> None:

@@ -36,6 +36,11 @@ lock) removes its staging folder. Killed while applying a committed
 journal, it leaves each file whole, old or new; the next build first
 completes the journal (every step can be redone), then starts.
 
+**The build state** (`state.py`, beside the output) is written as
+`<name>.new` files and moved in last, by the journal of a patch, or right
+after a swap (whose old state is removed first): it always describes the
+site that is published, or is absent and the next build starts over.
+
 The writer also refuses, as named problems, a second write to the same file,
 a file where a folder is needed (or the reverse), and any path that would
 leave the staging folder (pelican's `sanitised_join` habit). A patch never
@@ -54,8 +59,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 
 from generator import paths
 from generator.emit import units
@@ -65,6 +70,7 @@ from generator.report import Report
 STAGING_INFIX = ".staging-"
 JOURNAL = ".journal.json"
 """In a staging folder: the committed list of moves and deletions of a patch."""
+_NEW = ".new"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -116,18 +122,26 @@ def remove_stale_staging(output: Path) -> list[tuple[Path, bool]]:
         journal = leftover / JOURNAL
         completed = journal.is_file()
         if completed:
-            _apply(json.loads(journal.read_bytes()), leftover, output)
+            plan = json.loads(journal.read_bytes())
+            _apply(plan["steps"], leftover, output, state_dir=Path(plan["state"]))
         shutil.rmtree(leftover, ignore_errors=True)
         found.append((leftover, completed))
+    state = output.parent / f".{output.name}.state"
+    for unfinished in sorted(state.glob(f"*{_NEW}")):  # of a build killed before its commit
+        unfinished.unlink()
     return found
 
 
 class SiteWriter:
     """The only way files reach the output (see the module docstring)."""
 
-    def __init__(self, output: Path, report: Report, previous: Manifest | None = None) -> None:
+    def __init__(
+        self, output: Path, report: Report, previous: Manifest | None = None,
+        state_dir: Path | None = None,
+    ) -> None:
         self.output = output
         self.report = report
+        state_dir = state_dir or output.parent / f".{output.name}.state"
         self.patching = previous is not None and output.is_dir()
         """True: publish a patch against `previous`; False: swap in a whole tree."""
         self._previous: Manifest = previous if self.patching and previous is not None else {}
@@ -136,14 +150,22 @@ class SiteWriter:
             tempfile.mkdtemp(prefix=f".{output.name}{STAGING_INFIX}", dir=output.parent)
         )
         self.staging.chmod(0o755)  # mkdtemp makes 0700; web servers must read it
+        self._root = str(self.staging)
+        self._made: set[str] = set()
+        """Folders already created in the staging tree."""
         self._files: dict[str, str] = {}
         self._dirs: set[str] = {""}
-        self._units: dict[str, list[str]] = {}
+        self._units: dict[str, list[str] | tuple[str, ...]] = {}
         self._kept: set[str] = set()
         self._staged: list[str] = []
         self._staged_dirs: list[str] = []
+        self._state: list[str] = []
+        self.state_dir = state_dir
         self.unchanged = 0
         """Files written with the bytes they already had (not staged)."""
+        self.written_count = 0
+        """Files published by `publish()` (every file when swapping a whole tree)."""
+        self.deleted_count = 0
 
     # -- writing -------------------------------------------------------------
 
@@ -162,7 +184,8 @@ class SiteWriter:
             self.unchanged += 1
             return True
         self._stage(relpath, target)
-        target.write_bytes(data)
+        with open(target, "wb") as f:  # noqa: PTH123 (the hot path: one call per file)
+            f.write(data)
         return True
 
     def link(self, relpath: str, source: Path, origin: str, unit: str = units.SITE) -> bool:
@@ -200,12 +223,21 @@ class SiteWriter:
             self._staged_dirs.append(relpath)
         return target
 
+    def write_state(self, name: str, data: bytes) -> None:
+        """Write a file of the build's state (`state.py`), published after the site.
+
+        It goes beside the output, in `state_dir`, as `<name>.new` until `publish()`.
+        """
+        self.state_dir.mkdir(exist_ok=True)
+        (self.state_dir / f"{name}{_NEW}").write_bytes(data)
+        self._state.append(name)
+
     def keep(self, unit: str) -> None:
         """Keep `unit`'s published files as they are (a patch carries them over)."""
         if not self.patching:
             raise BuildError(f"internal: cannot keep {unit} when swapping a whole tree")
         kept = self._previous.get(unit, ())
-        self._units[unit] = list(kept)
+        self._units[unit] = kept  # already sorted (a tuple of `manifest()`)
         self._kept.update(kept)
 
     def written(self) -> dict[str, str]:
@@ -214,7 +246,10 @@ class SiteWriter:
 
     def manifest(self) -> dict[str, tuple[str, ...]]:
         """The published site after `publish()`, unit by unit."""
-        return {unit: tuple(sorted(files)) for unit, files in sorted(self._units.items())}
+        return {
+            unit: files if isinstance(files, tuple) else tuple(sorted(files))
+            for unit, files in sorted(self._units.items())
+        }
 
     @property
     def files(self) -> int:
@@ -229,15 +264,19 @@ class SiteWriter:
     def _claim(
         self, relpath: str, origin: str, unit: str, folder: bool = False
     ) -> Path | None:
-        """Check `relpath` against every rule, reserve it, create its folders."""
-        pure = PurePosixPath(relpath)
-        if pure.is_absolute() or not pure.parts or any(p in ("", ".", "..") for p in pure.parts):
+        """Check `relpath` against every rule, reserve it, create its folders.
+
+        Plain string work: this runs for every file of the site. A path made
+        only of non-empty segments other than `.` and `..` cannot leave the
+        staging folder, which holds no symlinks (the writer makes none).
+        """
+        parts = relpath.split("/")
+        if any(p in ("", ".", "..") for p in parts):
             self.report.problem(
                 relpath, f"{origin}: path would leave the output; not written", kind="collision"
             )
             return None
-        relpath = str(pure)
-        parents = [str(p) for p in reversed(pure.parents) if str(p) != "."]
+        parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
         if self.patching:
             self._check_patch(relpath, parents, folder)
         if relpath in self._files:
@@ -263,18 +302,16 @@ class SiteWriter:
                     kind="collision",
                 )
                 return None
-        target = self.staging.joinpath(*pure.parts)
-        if not target.resolve().is_relative_to(self.staging.resolve()):
-            self.report.problem(
-                relpath, f"{origin}: path would leave the output; not written", kind="collision"
-            )
-            return None
-        if not self.patching:
-            target.parent.mkdir(parents=True, exist_ok=True)
+        if not self.patching and parents and parents[-1] not in self._made:
+            Path(f"{self._root}/{parents[-1]}").mkdir(parents=True, exist_ok=True)
+            self._made.update(parents)
         self._dirs.update(parents)
         self._files[relpath] = origin
-        self._units.setdefault(unit, []).append(relpath)
-        return target
+        files = self._units.setdefault(unit, [])
+        if isinstance(files, tuple):  # a kept unit written again: a full build would clash
+            raise PatchConflict(relpath)
+        files.append(relpath)
+        return Path(f"{self._root}/{relpath}")
 
     def _check_patch(self, relpath: str, parents: list[str], folder: bool) -> None:
         """A patch writes only what a full build would write the same way; else PatchConflict."""
@@ -292,31 +329,56 @@ class SiteWriter:
 
     # -- publishing ----------------------------------------------------------
 
-    def publish(self) -> bool:
-        """Put the staged site in place; False when a patch found nothing to change."""
+    def publish(self, advance: Callable[[int], object] | None = None) -> bool:
+        """Put the staged site in place; False when a patch found nothing to change.
+
+        The state files follow the site: when swapping, the old ones are
+        removed first, so a build killed in between leaves no state (the next
+        build starts from nothing) rather than a state of another site.
+        """
         if not self.patching:
+            for name in self._state:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.state_dir / name).unlink()
             self._swap()
+            _apply([["state", name] for name in self._state], self.staging, self.output,
+                   state_dir=self.state_dir)
+            self.written_count = len(self._files)
             return True
+        steps = self.commit()
+        if not steps:
+            self.discard()
+            return False
+        _apply(steps, self.staging, self.output, advance, state_dir=self.state_dir)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        return self.written_count + self.deleted_count > 0
+
+    def commit(self) -> list[list[object]]:
+        """Write and commit the journal of a patch; return its steps (none: nothing to do).
+
+        After the commit, the patch is as good as applied: a build killed
+        from here on is completed by the next one (`remove_stale_staging`).
+        """
         old = {p for files in self._previous.values() for p in files}
         new = set(self._files) | self._kept
         deleted = sorted(old - new, key=_rank, reverse=True)
-        if not self._staged and not self._staged_dirs and not deleted:
-            self.discard()
-            return False
-        steps: list[list[object]] = [["put", p] for p in sorted(self._staged, key=_rank)]
+        if not self._staged and not self._staged_dirs and not deleted and not self._state:
+            return []
+        steps: list[list[object]] = [["put", p] for p in self._staged]
         for relpath in self._staged_dirs:
             steps.append(["dir", relpath, (self.staging / relpath).stat().st_ino])
         steps.sort(key=lambda step: _rank(str(step[1])))
         steps += [["del", p] for p in deleted]
+        steps += [["state", name] for name in self._state]
         pending = self.staging / f"{JOURNAL}.tmp"
         with pending.open("w") as f:
-            json.dump(steps, f)
+            json.dump({"state": str(self.state_dir), "steps": steps}, f)
             f.flush()
             os.fsync(f.fileno())
         pending.rename(self.staging / JOURNAL)  # the commit: from here on, roll forward
-        _apply(steps, self.staging, self.output)
-        shutil.rmtree(self.staging, ignore_errors=True)
-        return True
+        self.written_count = len(self._staged) + len(self._staged_dirs)
+        self.deleted_count = len(deleted)
+        return steps
 
     def _swap(self) -> None:
         """Swap the staging folder in place of the output, then drop the old site."""
@@ -340,12 +402,13 @@ class SiteWriter:
 
     def discard(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+        for name in self._state:
+            with contextlib.suppress(FileNotFoundError):
+                (self.state_dir / f"{name}{_NEW}").unlink()
 
 
 def _rank(relpath: str) -> int:
-    """Order of a patch: images, repository documents, tags, the rest, the build state last."""
-    if relpath.startswith(f"{paths.INTERNAL_DIR}/state/"):
-        return 9
+    """Order of a patch: images, repository documents, tags, then the rest."""
     if relpath.startswith(("v1/images/", f"{paths.INTERNAL_DIR}/meta/images/")):
         return 0
     if relpath.startswith("v2/") and "/blobs/" in relpath:
@@ -359,34 +422,53 @@ def _rank(relpath: str) -> int:
     return 3
 
 
-def _apply(steps: Iterable[list[object]], staging: Path, output: Path) -> None:
+def _apply(
+    steps: Iterable[list[object]], staging: Path, output: Path,
+    advance: Callable[[int], object] | None = None, *, state_dir: Path | None = None,
+) -> None:
     """Carry out a committed journal; every step can be done again after a crash."""
     emptied: set[Path] = set()
     for step in steps:
-        kind, relpath = str(step[0]), str(step[1])
-        staged, published = staging / relpath, output / relpath
-        if kind == "put":
-            if staged.exists() or staged.is_symlink():
-                published.parent.mkdir(parents=True, exist_ok=True)
-                staged.replace(published)
-        elif kind == "dir":
-            done = published.is_dir() and published.stat().st_ino == step[2]
-            if not done and staged.is_dir():
-                published.parent.mkdir(parents=True, exist_ok=True)
-                if not published.exists():
-                    staged.rename(published)
-                elif not _exchange(staged, published):
-                    published.rename(staging / f"{relpath}.old")
-                    staged.rename(published)
-        else:
-            if published.is_dir() and not published.is_symlink():
-                shutil.rmtree(published, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    published.unlink()
-            emptied.add(published.parent)
+        if advance is not None:
+            advance(1)
+        folder = _apply_step(step, staging, output, state_dir)
+        if folder is not None:
+            emptied.add(folder)
     for folder in sorted(emptied, key=lambda p: len(p.parts), reverse=True):
         _prune(folder, output)
+
+
+def _apply_step(
+    step: list[object], staging: Path, output: Path, state_dir: Path | None
+) -> Path | None:
+    """One step of a journal; returns the folder a deletion may have emptied."""
+    kind, relpath = str(step[0]), str(step[1])
+    staged, published = staging / relpath, output / relpath
+    if kind == "put":
+        if staged.exists() or staged.is_symlink():
+            published.parent.mkdir(parents=True, exist_ok=True)
+            staged.replace(published)
+    elif kind == "dir":
+        done = published.is_dir() and published.stat().st_ino == step[2]
+        if not done and staged.is_dir():
+            published.parent.mkdir(parents=True, exist_ok=True)
+            if not published.exists():
+                staged.rename(published)
+            elif not _exchange(staged, published):
+                published.rename(staging / f"{relpath}.old")
+                staged.rename(published)
+    elif kind == "state":
+        new = state_dir / f"{relpath}{_NEW}" if state_dir is not None else None
+        if new is not None and new.exists():
+            new.replace(new.with_name(relpath))
+    else:
+        if published.is_dir() and not published.is_symlink():
+            shutil.rmtree(published, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                published.unlink()
+        return published.parent
+    return None
 
 
 def _prune(folder: Path, output: Path) -> None:

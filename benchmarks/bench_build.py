@@ -1,0 +1,213 @@
+"""Build benchmark: full, no-change and one-change builds against the I/O floor, in one run.
+
+    python benchmarks/bench_build.py [--repos 20000] [--work DIR] [--seed 1]
+
+Synthetic v1 storage (benchmarks/synth.py; written once per --repos/--seed
+into DIR/storage-N and reused), then, each as its own `sitegen build`
+subprocess whose peak RSS is read with `wait4`:
+
+1. the I/O floor: the time to read every metadata file of the storage
+   (every file but the layers) plus the time to `cp -r` the built output;
+2. a full build into an empty output;
+3. a rebuild with nothing changed;
+4. a rebuild after one repository changed: a new image pushed to its
+   `latest` tag (its `tag_latest`, `taglatest_json` and `_index_images`
+   rewritten, the image folder added), as a `docker push` does;
+5. a rebuild after one repository got a new tag (its search document
+   changes, so the search indexes are rebuilt too).
+
+It prints each figure and its ratio to the issue's targets: full build
+<= 2x the floor, no-change rebuild <= 2% of the full build, one changed
+repository <= 3%, peak RSS <= 300 MB. The machine's other load moves all
+figures; the ratios, measured in the same run, move less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import synth  # noqa: E402
+
+
+def storage(work: Path, repos: int, seed: int) -> Path:
+    """The synthetic storage for (repos, seed), written once and reused."""
+    root = work / f"storage-{repos}-{seed}"
+    marker = root / ".complete"
+    if not marker.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        started = time.perf_counter()
+        plan = synth.write_storage(root, repos, seed)
+        marker.write_text(f"{len(plan.repos)} repositories, {len(plan.images)} images\n")
+        print(f"wrote {root} in {time.perf_counter() - started:.0f} s", flush=True)
+    return root
+
+
+def read_floor(root: Path) -> tuple[float, int]:
+    """Seconds to read every metadata file (all but layers), and how many there are."""
+    started = time.perf_counter()
+    count = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            if name in ("layer", ".complete"):
+                continue
+            with open(os.path.join(folder, name), "rb") as f:  # noqa: PTH123, PTH118
+                f.read()
+            count += 1
+    return time.perf_counter() - started, count
+
+
+def copy_floor(site: Path, scratch: Path) -> float:
+    """Seconds to `cp -r` the output tree (the copy is removed afterwards, untimed)."""
+    target = scratch / "copy"
+    started = time.perf_counter()
+    subprocess.run(["cp", "-r", str(site), str(target)], check=True)
+    seconds = time.perf_counter() - started
+    shutil.rmtree(target)
+    return seconds
+
+
+def run_build(source: Path, output: Path, *extra: str) -> tuple[float, int, str]:
+    """(seconds, peak RSS in bytes, summary line) of one `sitegen build` subprocess."""
+    command = [sys.executable, "-m", "generator", "build", "--source", str(source),
+               "--output", str(output), *extra]
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = proc.stdout.read(), proc.stderr.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"build failed ({proc.returncode}):\n{err.decode()}")
+    text = (out + err).decode().strip().splitlines()
+    return seconds, usage.ru_maxrss * 1024, text[-1] if text else ""
+
+
+class Undo:
+    """What the benchmark changed in the storage, to put back (cheaper than a copy)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.saved: dict[Path, bytes | None] = {}
+
+    def save(self, path: Path) -> None:
+        if path not in self.saved:
+            self.saved[path] = path.read_bytes() if path.exists() else None
+
+    def restore(self) -> None:
+        for path, data in self.saved.items():
+            if data is None:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(data)
+
+
+def push_new_image(root: Path, repository: str, tag: str, undo: Undo) -> None:
+    """What `docker push` does to v1 storage for one new image under `repository:tag`."""
+    repo_dir = root / "repositories" / repository
+    for name in (f"tag_{tag}", f"tag{tag}_json", "_index_images"):
+        undo.save(repo_dir / name)
+    parent = (repo_dir / "tag_latest").read_text().strip()
+    image_id = hashlib.sha256(f"{repository}:{tag}:{time.time_ns()}".encode()).hexdigest()
+    image_dir = root / "images" / image_id
+    undo.save(image_dir)
+    image_dir.mkdir()
+    ancestry = [image_id, *json.loads((root / "images" / parent / "ancestry").read_text())]
+    body = json.loads((root / "images" / parent / "json").read_bytes())
+    body.update(id=image_id, parent=parent, created="2024-05-01T10:00:00.000000000Z")
+    (image_dir / "json").write_text(json.dumps(body, separators=(",", ":")))
+    (image_dir / "ancestry").write_text(json.dumps(ancestry))
+    (image_dir / "layer").write_bytes((root / "images" / parent / "layer").read_bytes())
+    (image_dir / "_checksum").write_text(json.dumps([f"sha256:{image_id}"]))
+    (repo_dir / f"tag_{tag}").write_text(image_id)
+    (repo_dir / f"tag{tag}_json").write_text(json.dumps({"last_update": 1_714_557_600}))
+    index = json.loads((repo_dir / "_index_images").read_text())
+    (repo_dir / "_index_images").write_text(json.dumps([*index, {"id": image_id}]))
+
+
+def pick_repository(root: Path) -> str:
+    """A public repository with a `latest` tag, the same one for the same storage."""
+    for ns in sorted((root / "repositories").iterdir()):
+        for repo in sorted(ns.iterdir()):
+            if (repo / "tag_latest").exists() and not (repo / "_private").exists():
+                return f"{ns.name}/{repo.name}"
+    raise SystemExit("no public repository with a latest tag")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repos", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "sitegen-bench")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    source = storage(args.work, args.repos, args.seed)
+    print((source / ".complete").read_text().strip(), flush=True)
+    undo = Undo(source)  # the one-change steps modify the storage; put it back at the end
+    output = args.work / "out" / "site"
+    shutil.rmtree(output.parent, ignore_errors=True)
+    rows: list[tuple[str, float, int, str]] = []
+
+    def step(name: str, *extra: str) -> float:
+        seconds, rss, summary = run_build(source, output, *extra)
+        rows.append((name, seconds, rss, summary))
+        print(f"{name:<28} {seconds:8.2f} s  {rss / 1e6:7.0f} MB  {summary}", flush=True)
+        return seconds
+
+    try:
+        return _steps(source, output, args.work, rows, step, undo)
+    finally:
+        undo.restore()
+
+
+def _steps(source: Path, output: Path, work: Path, rows: list[tuple[str, float, int, str]],
+           step: Callable[..., float], undo: Undo) -> int:
+    full = step("full build")
+    read_s, files = read_floor(source)
+    copy_s = copy_floor(output, work)
+    floor = read_s + copy_s
+    print(f"{'I/O floor':<28} {floor:8.2f} s  (read {files} metadata files {read_s:.2f} s "
+          f"+ cp -r output {copy_s:.2f} s)", flush=True)
+    unchanged = step("no-change rebuild")
+    repository = pick_repository(source)
+    push_new_image(source, repository, "latest", undo)
+    one = step(f"push to {repository}:latest")
+    push_new_image(source, repository, "bench-new-tag", undo)
+    new_tag = step(f"new tag in {repository}")
+    peak = max(rss for _, _, rss, _ in rows)
+
+    def verdict(ok: bool) -> str:
+        return "meets" if ok else "MISSES"
+
+    print()
+    print(f"full / floor             {full / floor:6.2f}x   target <= 2x    "
+          f"{verdict(full <= 2 * floor)}")
+    print(f"no-change / full         {unchanged / full:6.1%}   target <= 2%    "
+          f"{verdict(unchanged <= 0.02 * full)}")
+    print(f"one change / full        {one / full:6.1%}   target <= 3%    "
+          f"{verdict(one <= 0.03 * full)}")
+    print(f"new tag / full           {new_tag / full:6.1%}   target <= 3%    "
+          f"{verdict(new_tag <= 0.03 * full)}")
+    print(f"peak RSS                 {peak / 1e6:6.0f} MB  target <= 300 MB "
+          f"{verdict(peak <= 300e6)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

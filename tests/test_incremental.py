@@ -1,0 +1,373 @@
+"""Incremental rebuilds: the same bytes as a full build, nothing rewritten that did not change.
+
+Each test changes real storage between builds, the way a registry does (files
+written in place, folders added and removed), and compares the output of
+incremental builds with `--full` builds of the same storage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from generator import paths, state
+from generator.build import build
+from generator.config import Config
+from generator.emit.writer import JOURNAL, SiteWriter, remove_stale_staging
+from generator.report import Report
+from tests.support.storage import image_id, write_image, write_repository
+
+
+def files(root: Path) -> dict[str, str]:
+    """Every file under `root` with the hash of its bytes."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def identities(root: Path) -> dict[str, tuple[int, int]]:
+    """(inode, mtime in ns) of every file and folder under `root`."""
+    found = {}
+    for p in root.rglob("*"):
+        st = p.lstat()
+        found[str(p.relative_to(root))] = (st.st_ino, st.st_mtime_ns)
+    return found
+
+
+def run(source: Path, output: Path, *, full: bool = False, **options: object):
+    report = Report()
+    config = Config(source=source, output=output, **options)  # type: ignore[arg-type]
+    return build(config, report, full=full), report
+
+
+def rewrite(path: Path, text: str) -> None:
+    """Write in place, as the v1 registry does, making sure the stat changes."""
+    before = path.stat().st_mtime_ns if path.exists() else 0
+    path.write_text(text)
+    if path.stat().st_mtime_ns == before:
+        os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+
+
+def base_storage(root: Path) -> dict[str, str]:
+    ids = {name: image_id(name) for name in ("base", "web1", "web2", "api1", "orphan")}
+    write_image(root, ids["base"])
+    write_image(root, ids["web1"], ids["base"], labels={"team": "web"})
+    write_image(root, ids["web2"], ids["web1"], labels={"team": "web"})
+    write_image(root, ids["api1"], ids["base"])
+    write_repository(root, "acme/web", {"latest": ids["web2"], "1.0": ids["web1"]})
+    write_repository(root, "acme/api", {"latest": ids["api1"]})
+    write_repository(root, "library/busybox", {"latest": ids["base"]})
+    write_repository(root, "other/secret", {"latest": ids["api1"]}, private=True)
+    return ids
+
+
+def _add_repository(root: Path, ids: dict[str, str]) -> None:
+    write_repository(root, "acme/new", {"latest": ids["web1"], "edge": ids["base"]})
+
+
+def _corrupt_metadata(root: Path, ids: dict[str, str]) -> None:
+    """A problem found while writing (not crawling): reported again while the unit is kept."""
+    rewrite(root / "repositories/library/busybox/taglatest_json", "{not json")
+
+
+def _retag(root: Path, ids: dict[str, str]) -> None:
+    rewrite(root / "repositories/acme/web/tag_latest", ids["web1"])
+
+
+def _push_image(root: Path, ids: dict[str, str]) -> None:
+    ids["web3"] = image_id("web3")
+    write_image(root, ids["web3"], ids["web2"], labels={"team": "web", "tier": "edge"})
+    rewrite(root / "repositories/acme/web/tag_latest", ids["web3"])
+    rewrite(root / "repositories/acme/web/taglatest_json", '{"last_update": 1500000000}')
+
+
+def _add_tag(root: Path, ids: dict[str, str]) -> None:
+    rewrite(root / "repositories/acme/api/tag_2.0", ids["web2"])
+
+
+def _delete_tag(root: Path, ids: dict[str, str]) -> None:
+    (root / "repositories/acme/web/tag_1.0").unlink()
+    (root / "repositories/acme/web/tag1.0_json").unlink()
+
+
+def _add_orphan_image(root: Path, ids: dict[str, str]) -> None:
+    write_image(root, ids["orphan"], ids["base"])
+
+
+def _delete_image(root: Path, ids: dict[str, str]) -> None:
+    shutil.rmtree(root / "images" / ids["orphan"])
+
+
+def _delete_repository(root: Path, ids: dict[str, str]) -> None:
+    shutil.rmtree(root / "repositories/acme/api")
+
+
+def _make_private(root: Path, ids: dict[str, str]) -> None:
+    (root / "repositories/acme/new/_private").write_bytes(b"")
+
+
+def _corrupt(root: Path, ids: dict[str, str]) -> None:
+    rewrite(root / "images" / ids["web1"] / "ancestry", "not json")
+
+
+def _delete_namespace(root: Path, ids: dict[str, str]) -> None:
+    shutil.rmtree(root / "repositories/library")
+
+
+CHANGES: list[Callable[[Path, dict[str, str]], None]] = [
+    _add_repository, _corrupt_metadata, _retag, _push_image, _add_tag, _delete_tag,
+    _add_orphan_image, _delete_image, _delete_repository, _make_private, _corrupt,
+    _delete_namespace,
+]
+
+
+@pytest.mark.parametrize("layers", [False, True], ids=["plain", "layers"])
+def test_incremental_builds_equal_full_builds_after_every_change(
+    tmp_path: Path, layers: bool
+) -> None:
+    root = tmp_path / "storage"
+    ids = base_storage(root)
+    incremental, full = tmp_path / "inc" / "site", tmp_path / "full" / "site"
+    run(root, incremental, include_layers=layers)
+    run(root, full, full=True, include_layers=layers)
+    for change in CHANGES:
+        change(root, ids)
+        result, report = run(root, incremental, include_layers=layers)
+        full_result, full_report = run(root, full, full=True, include_layers=layers)
+        assert files(incremental) == files(full), change.__name__
+        assert [str(p) for p in report.problems] == [str(p) for p in full_report.problems]
+        if change is _retag:  # busybox is kept, its problem is reported all the same
+            assert any("taglatest_json" in p.path for p in report.problems)
+        assert result.summary().split(" in ")[0].split(" files")[0] == (
+            full_result.summary().split(" in ")[0].split(" files")[0]
+        )
+        # The build state describes the same storage too.
+        mine, theirs = state.load_sources(incremental), state.load_sources(full)
+        assert mine is not None and theirs is not None
+        # (fingerprints are blanked for entries written just before a walk: compare keys)
+        assert (list(mine.fingerprints), mine.summary, mine.problems) == (
+            list(theirs.fingerprints), theirs.summary, theirs.problems), change.__name__
+    # And a first build of the final storage gives the same site, feeds aside.
+    fresh = tmp_path / "fresh" / "site"
+    run(root, fresh, include_layers=layers)
+    feeds = {paths.CHANGES_JSON, paths.CHANGES_FEED}
+    fresh_files = {k: v for k, v in files(fresh).items() if k not in feeds}
+    assert {k: v for k, v in files(incremental).items() if k not in feeds} == fresh_files
+    # Deleted repositories, namespaces and images leave no empty folder behind.
+    assert not (incremental / "v1/repositories/acme/api").exists()
+    assert not (incremental / "repositories/library").exists()
+    assert not (incremental / "v1/images" / ids["orphan"]).exists()
+    assert not (incremental / "repositories/acme/new").exists()  # private now
+
+
+def test_a_rebuild_with_nothing_changed_rewrites_no_file(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    base_storage(root)
+    output = tmp_path / "site"
+    run(root, output, include_layers=True)
+    run(root, output, include_layers=True)  # reads again what was written just before
+    before = identities(output)
+    result, _ = run(root, output, include_layers=True)
+    assert not result.changed
+    assert "nothing changed" in result.summary()
+    assert identities(output) == before
+    assert not list(tmp_path.glob(".site.staging-*"))
+
+
+def test_one_change_rewrites_only_the_files_it_changes(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    ids = base_storage(root)
+    output = tmp_path / "site"
+    run(root, output)
+    run(root, output)
+    before = identities(output)
+    _add_tag(root, ids)
+    result, _ = run(root, output)
+    after = identities(output)
+    changed = sorted(k for k in after if before.get(k) != after[k])
+    tag = "v1/repositories/acme/api/tags/2.0/.index.json"
+    assert tag in changed
+    assert paths.CHANGES_JSON in changed
+    # Another repository's documents and pages, and images nobody retagged, are untouched.
+    untouched = [
+        "v1/repositories/acme/web/tags/.index.json",
+        "repositories/acme/web/index.html",
+        f"v1/images/{ids['api1']}/json",
+        f"images/{ids['base']}/index.html",
+        "static/site.css",
+    ]
+    for path in untouched:
+        assert before[path] == after[path], path
+    # Every file counted as written changed; the Whoosh index is replaced as one folder.
+    rewritten = [k for k in changed if (output / k).is_file() and not k.startswith(paths.INDEX_DIR)]
+    assert result.written == len(rewritten) + 1
+    assert result.written < 20
+
+
+def test_the_change_feeds_list_what_changed(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    ids = base_storage(root)
+    output = tmp_path / "site"
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    os.environ.update(env)
+    try:
+        run(root, output)
+        first = json.loads((output / paths.CHANGES_JSON).read_bytes())
+        assert first["built"] == "2023-11-14T22:13:20Z"
+        assert first["repositories"]["added"] == ["acme/api", "acme/web", "library/busybox"]
+        assert {(t["repository"], t["tag"]) for t in first["tags"]["added"]} == {
+            ("acme/api", "latest"), ("acme/web", "latest"), ("acme/web", "1.0"),
+            ("library/busybox", "latest")}
+        _push_image(root, ids)
+        _add_repository(root, ids)
+        _delete_repository(root, ids)
+        run(root, output)
+    finally:
+        for key in env:
+            os.environ.pop(key)
+    changes = json.loads((output / paths.CHANGES_JSON).read_bytes())
+    assert changes["repositories"] == {
+        "added": ["acme/new"], "updated": ["acme/web"], "removed": ["acme/api"]}
+    assert changes["tags"]["updated"] == [{
+        "repository": "acme/web", "tag": "latest", "image": ids["web3"],
+        "previous_image": ids["web2"]}]
+    assert {(t["repository"], t["tag"]) for t in changes["tags"]["added"]} == {
+        ("acme/new", "edge"), ("acme/new", "latest")}
+    assert changes["tags"]["removed"] == [
+        {"repository": "acme/api", "tag": "latest", "image": ids["api1"]}]
+    # Private repositories are in no feed.
+    assert b"secret" not in (output / paths.CHANGES_JSON).read_bytes()
+    assert b"secret" not in (output / paths.CHANGES_FEED).read_bytes()
+    feed = (output / paths.CHANGES_FEED).read_text()
+    assert feed.count("<entry>") == 2
+    assert "1 repository added, 1 repository updated, 1 repository removed" in feed
+    assert 'href="/changes.atom"' in feed
+    # The HTML index links the feed.
+    index = (output / "index.html").read_text()
+    assert 'type="application/atom+xml" href="/changes.atom"' in index
+
+
+def test_feeds_are_dated_by_the_storage_not_the_clock(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    base_storage(root)
+    for path in root.rglob("*"):
+        os.utime(path, (1_600_000_000, 1_600_000_000))
+    (root / "repositories/acme/web/tag_1.0").touch()
+    os.utime(root / "repositories/acme/web/tag_1.0", (1_650_000_000, 1_650_000_000))
+    run(root, tmp_path / "a" / "site")
+    run(root, tmp_path / "b" / "site")
+    first = tmp_path / "a" / "site" / paths.CHANGES_JSON
+    assert json.loads(first.read_bytes())["built"] == "2022-04-15T05:20:00Z"
+    assert files(tmp_path / "a" / "site") == files(tmp_path / "b" / "site")
+
+
+def test_a_build_killed_while_applying_its_patch_is_completed_by_the_next(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "storage"
+    ids = base_storage(root)
+    output = tmp_path / "site"
+    run(root, output)
+    expected = tmp_path / "expected" / "site"
+    _add_tag(root, ids)
+    run(root, expected, full=True)
+    run(root, output)
+    # Stage a patch by hand as the build does, commit its journal, and apply only half of
+    # it: what a SIGKILL in the middle of `publish()` leaves.
+    memory = state.load_memory(output)
+    assert memory is not None
+    writer = SiteWriter(output, Report(), previous=memory.manifest)
+    for unit in memory.manifest:
+        if unit != "repository:acme/web":
+            writer.keep(unit)
+    for relpath in memory.manifest["repository:acme/web"]:
+        data = (output / relpath).read_bytes()
+        writer.write(relpath, data.replace(b"1.0", b"9.9"), "test", "repository:acme/web",
+                     compare=False)
+    steps = writer.commit()
+    puts = [s for s in steps if s[0] == "put"]
+    assert len(puts) > 2
+    half = puts[: len(puts) // 2]
+    for _, relpath in half:
+        (writer.staging / str(relpath)).replace(output / str(relpath))
+    assert (writer.staging / JOURNAL).is_file()
+    leftovers = remove_stale_staging(output)
+    assert leftovers == [(writer.staging, True)]
+    for step in puts:
+        assert b"9.9" in (output / str(step[1])).read_bytes() or b"1.0" not in (
+            output / str(step[1])).read_bytes()
+    assert not writer.staging.exists()
+
+
+def test_progress_bars_on_a_terminal_and_none_in_cron(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    base_storage(root)
+    command = [sys.executable, "-m", "generator", "build", "--source", str(root),
+               "--output", str(tmp_path / "site")]
+    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    # cron: no terminal, so no bars, only the summary line.
+    cron = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert cron.returncode == 0, cron.stderr
+    assert cron.stderr == ""
+    assert cron.stdout.count("\n") == 1 and cron.stdout.startswith("Done: 3 repositories")
+    # A terminal: one bar per phase, on stderr.
+    shutil.rmtree(tmp_path / "site")
+    script = shutil.which("script")
+    if script is None:
+        pytest.fail("`script` (util-linux) is needed to run a build on a pseudo-terminal")
+    shown = subprocess.run(
+        [script, "-qec", " ".join(command), "/dev/null"], capture_output=True, text=True,
+        env={**env, "TERM": "xterm", "COLUMNS": "100"}, timeout=120)
+    assert shown.returncode == 0, shown.stdout
+    for phase in ("crawl", "render", "index", "write"):
+        assert phase in shown.stdout, shown.stdout
+    assert "100%|" in shown.stdout
+    assert "Done: 3 repositories" in shown.stdout
+    # -q on a terminal: no bars.
+    quiet = subprocess.run(
+        [script, "-qec", " ".join([*command, "-q", "--full"]), "/dev/null"],
+        capture_output=True, text=True, env={**env, "TERM": "xterm"}, timeout=120)
+    assert quiet.returncode == 0
+    assert "%|" not in quiet.stdout and "Done:" not in quiet.stdout
+
+
+def test_problems_are_grouped_by_kind_in_cron_mail(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    base_storage(root)
+    for n in range(5):
+        write_repository(root, f"acme/dangling{n}", {"latest": image_id(f"missing{n}")})
+    proc = subprocess.run(
+        [sys.executable, "-m", "generator", "build", "--source", str(root),
+         "--output", str(tmp_path / "site")], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "NO_COLOR": "1"})
+    assert proc.returncode == 0
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "WARNING 5 dangling problems:"
+    assert sum("acme/dangling" in line for line in lines) == 3
+    assert lines[4] == "  and 2 more (-v lists every problem)"
+    assert lines[5].startswith("WARNING Done: 8 repositories")
+    assert "\033[" not in proc.stderr
+
+
+def test_a_build_with_other_settings_starts_from_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    base_storage(root)
+    output = tmp_path / "site"
+    run(root, output)
+    run(root, output, title="Acme images")
+    assert "Acme images" in (output / "repositories/acme/web/index.html").read_text()
+    full = tmp_path / "full" / "site"
+    run(root, full, title="Acme images")
+    feeds = {paths.CHANGES_JSON, paths.CHANGES_FEED}
+    assert {k: v for k, v in files(output).items() if k not in feeds} == {
+        k: v for k, v in files(full).items() if k not in feeds}
