@@ -8,11 +8,8 @@ Several may serve the same storage at once: crawling only reads it.
 
 from __future__ import annotations
 
-import json
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,8 +18,7 @@ from typing import Any
 
 import bcrypt
 
-from tests.support.nginx import free_port
-from tests.support.registry import registry_binary
+from tests.support.registry import launched_registry
 from tests.support.tls_certs import KeyPair
 from tests.support.token_server import ISSUER, SERVICE, TokenServer
 
@@ -72,50 +68,6 @@ def live_registry(
     tls: KeyPair | None = None,
 ) -> Iterator[LiveRegistry]:
     """Run the registry over `storage` with `auth` and `tls`; yield it once it listens."""
-    binary = registry_binary()
-    if binary is None:
-        raise RuntimeError("docker-registry is not unpacked; run scripts/install-test-deps.sh")
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    http: dict[str, Any] = {"addr": f"127.0.0.1:{port}", "secret": "test-fixture-not-a-secret"}
-    if tls is not None:
-        http["tls"] = {"certificate": str(tls.cert), "key": str(tls.key)}
-    config: dict[str, Any] = {
-        "version": 0.1,
-        "log": {"level": "warn", "formatter": "text"},
-        "storage": {
-            "filesystem": {"rootdirectory": str(storage)},
-            "delete": {"enabled": True},
-            "maintenance": {"uploadpurging": {"enabled": False}},
-        },
-        "http": http,
-    }
-    if auth is not None:
-        config["auth"] = auth
-    path = workdir / "registry.yml"
-    path.write_text(json.dumps(config))  # YAML is a superset of JSON
-    log = (workdir / "registry.log").open("wb")
-    proc = subprocess.Popen([binary, "serve", str(path)], stdout=log, stderr=log)
-    running = LiveRegistry(f"{'https' if tls else 'http'}://127.0.0.1:{port}", proc)
-    try:
-        _wait_listening(port, proc)
-        yield running
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=10)
-        log.close()
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"docker-registry exited with status {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    keys = (tls.cert, tls.key) if tls is not None else None
+    with launched_registry(storage, workdir, auth=auth, tls=keys) as (base, proc):
+        yield LiveRegistry(base, proc)

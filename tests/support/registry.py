@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.support.http import Response, get
 from tests.support.nginx import free_port
@@ -40,47 +42,62 @@ def skopeo_binary() -> str | None:
 @contextmanager
 def running_registry(storage: Path, workdir: Path) -> Iterator[str]:
     """Run the registry over `storage` (deletes enabled); yield `http://127.0.0.1:PORT`."""
+    with launched_registry(storage, workdir) as (base, _):
+        yield base
+
+
+@contextmanager
+def launched_registry(
+    storage: Path,
+    workdir: Path,
+    *,
+    auth: dict[str, Any] | None = None,
+    tls: tuple[Path, Path] | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run the registry with an optional `auth` section and TLS (cert, key); yield (base, proc)."""
     binary = registry_binary()
     if binary is None:
         raise RuntimeError("docker-registry is not unpacked; run scripts/install-test-deps.sh")
     workdir.mkdir(parents=True, exist_ok=True)
     storage.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    config = workdir / "registry.yml"
-    config.write_text(
-        json.dumps(  # YAML is a superset of JSON
-            {
-                "version": 0.1,
-                "log": {"level": "warn", "formatter": "text"},
-                "storage": {
-                    "filesystem": {"rootdirectory": str(storage)},
-                    "delete": {"enabled": True},
-                    "maintenance": {"uploadpurging": {"enabled": False}},
-                },
-                "http": {"addr": f"127.0.0.1:{port}", "secret": "test-fixture-not-a-secret"},
-            }
-        )
-    )
+    http: dict[str, Any] = {"addr": f"127.0.0.1:{port}", "secret": "test-fixture-not-a-secret"}
+    if tls is not None:
+        http["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
+    config: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "warn", "formatter": "text"},
+        "storage": {
+            "filesystem": {"rootdirectory": str(storage)},
+            "delete": {"enabled": True},
+            "maintenance": {"uploadpurging": {"enabled": False}},
+        },
+        "http": http,
+    }
+    if auth is not None:
+        config["auth"] = auth
+    path = workdir / "registry.yml"
+    path.write_text(json.dumps(config))  # YAML is a superset of JSON
     log = (workdir / "registry.log").open("wb")
-    proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([binary, "serve", str(path)], stdout=log, stderr=log)
     try:
-        _wait(base, proc)
-        yield base
+        _wait_listening(port, proc)
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}", proc
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)
         log.close()
 
 
-def _wait(base: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"docker-registry exited with status {proc.returncode}")
         try:
-            get(base, "/v2/")
-            return
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
         except OSError:
             if time.monotonic() > deadline:
                 raise
