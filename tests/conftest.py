@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,11 +11,10 @@ import pytest
 
 from generator.build import BuildResult, build
 from generator.config import Config
-from generator.nginx import render
 from generator.report import Report
 from generator.serve import make_site_server
 from tests.support import oracle
-from tests.support.nginx import NGINX, free_port, running_nginx
+from tests.support.nginx import nginx_for_site
 from tests.support.s3 import S3Server, running_seaweedfs
 
 
@@ -72,10 +70,7 @@ def serve_site() -> Callable[..., Iterator[str]]:
 @pytest.fixture(scope="session")
 def oracle_nginx(oracle_site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Real nginx with the block `sitegen nginx-config` prints for the oracle site."""
-    if shutil.which("nginx") is None and not Path(NGINX).exists():
-        pytest.fail("nginx is not installed; .ci/run installs it (apt-get install nginx-light)")
-    block = render(oracle_site, f"127.0.0.1:{free_port()}")
-    with running_nginx(block, tmp_path_factory.mktemp("nginx")) as base:
+    with nginx_for_site(oracle_site, tmp_path_factory.mktemp("nginx")) as base:
         yield base
 
 

@@ -60,3 +60,14 @@ def running_nginx(server_block: str, workdir: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def nginx_for_site(site: Path, workdir: Path, **options: str) -> Iterator[str]:
+    """Real nginx serving `site` with the block `sitegen nginx-config` prints for it."""
+    from generator.nginx import render
+
+    if shutil.which("nginx") is None and not Path(NGINX).exists():
+        raise RuntimeError("nginx is not installed; scripts/install-test-deps.sh installs it")
+    with running_nginx(render(site, f"127.0.0.1:{free_port()}", **options), workdir) as base:
+        yield base

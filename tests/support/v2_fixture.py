@@ -34,6 +34,17 @@ class Pushed:
     built: dict[str, v2.Built] = field(default_factory=dict)
     """manifest digest → what was built."""
 
+    def live_urls(self) -> list[str]:
+        """Every live `/v2/` document the fixture pushed: catalog, tag lists, manifests, blobs."""
+        urls = ["/v2/", "/v2/_catalog"]
+        for name, tags in self.tags.items():
+            urls.append(f"/v2/{name}/tags/list")
+            urls += [f"/v2/{name}/manifests/{tag}" for tag in tags]
+            for digest in sorted(self.digests[name]):
+                urls.append(f"/v2/{name}/manifests/{digest}")
+                urls += [f"/v2/{name}/blobs/{b.digest}" for b in self.built[digest].blobs]
+        return urls
+
     def note(self, repository: str, tag: str | None, built: v2.Built) -> None:
         if tag is not None:
             self.tags.setdefault(repository, {})[tag] = built.digest

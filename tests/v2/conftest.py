@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from generator.nginx import render
 from generator.report import Report
 from tests.conftest import _serve, build_site
-from tests.support.nginx import NGINX, free_port, running_nginx
+from tests.support.nginx import nginx_for_site
 from tests.support.registry import Skopeo, registry_binary, running_registry, skopeo_binary
 from tests.support.v2_fixture import Pushed, push_fixture
 
@@ -82,10 +81,7 @@ def v2_serve(v2_site: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def v2_nginx(v2_site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if shutil.which("nginx") is None and not Path(NGINX).exists():
-        pytest.fail("nginx is not installed; scripts/install-test-deps.sh installs it")
-    block = render(v2_site, f"127.0.0.1:{free_port()}")
-    with running_nginx(block, tmp_path_factory.mktemp("v2-nginx")) as base:
+    with nginx_for_site(v2_site, tmp_path_factory.mktemp("v2-nginx")) as base:
         yield base
 
 

@@ -40,14 +40,7 @@ ZERO = "sha256:" + "0" * 64
 
 def _requests(registry: V2Registry) -> list[str]:
     """Every live document of the fixture, and the error answers."""
-    urls = ["/v2/", "/v2/_catalog"]
-    for name, tags in registry.pushed.tags.items():
-        urls.append(f"/v2/{name}/tags/list")
-        urls += [f"/v2/{name}/manifests/{tag}" for tag in tags]
-        for digest in sorted(registry.pushed.digests[name]):
-            urls.append(f"/v2/{name}/manifests/{digest}")
-            built = registry.pushed.built[digest]
-            urls += [f"/v2/{name}/blobs/{blob.digest}" for blob in built.blobs]
+    urls = registry.pushed.live_urls()
     urls += [
         "/v2/nosuch/tags/list",
         "/v2/nosuch/manifests/latest",
