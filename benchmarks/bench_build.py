@@ -4,7 +4,9 @@
 
 Synthetic v1 storage (benchmarks/synth.py; written once per --repos/--seed
 into DIR/storage-N and reused), then, each as its own `sitegen build`
-subprocess whose peak RSS is read with `wait4`:
+subprocess whose memory is measured two ways: the peak RSS of its largest
+process (`wait4`), and the peak of the summed PSS of the build and its
+render worker (`MemorySampler`); the target is checked on the larger:
 
 1. the I/O floor: the time to read every metadata file of the storage
    (every file but the layers) plus the time to `cp -r` the built output;
@@ -18,7 +20,7 @@ subprocess whose peak RSS is read with `wait4`:
 
 It prints each figure and its ratio to the issue's targets: full build
 <= 2x the floor, no-change rebuild <= 2% of the full build, one changed
-repository <= 3%, peak RSS <= 300 MB. The machine's other load moves all
+repository <= 3%, peak memory <= 300 MB. The machine's other load moves all
 figures; the ratios, measured in the same run, move less.
 """
 
@@ -32,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -79,21 +82,71 @@ def copy_floor(site: Path, scratch: Path) -> float:
     return seconds
 
 
-def run_build(source: Path, output: Path, *extra: str) -> tuple[float, int, str]:
-    """(seconds, peak RSS in bytes, summary line) of one `sitegen build` subprocess."""
+class MemorySampler(threading.Thread):
+    """The peak of a process tree's summed proportional set size (PSS), sampled every 0.1 s.
+
+    A build forks a render worker that shares the parent's pages copy on write:
+    the largest process's RSS (what `wait4` reports) hides the worker, and
+    adding up RSS counts shared pages twice. PSS splits each shared page
+    between the processes that map it, so the sum is what the build costs
+    the machine.
+    """
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            self.peak = max(self.peak, sum(_pss(pid) for pid in _tree(self.pid)))
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        todo += [int(c) for c in children]
+    return pids
+
+
+def _pss(pid: int) -> int:
+    """Bytes of a process's proportional set size (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def run_build(source: Path, output: Path, *extra: str) -> tuple[float, int, int, str]:
+    """(seconds, peak RSS of the largest process, peak summed PSS, summary line) of one build."""
     command = [sys.executable, "-m", "generator", "build", "--source", str(source),
                "--output", str(output), *extra]
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    sampler = MemorySampler(proc.pid)
+    sampler.start()
     assert proc.stdout is not None and proc.stderr is not None
     out, err = proc.stdout.read(), proc.stderr.read()
     _pid, status, usage = os.wait4(proc.pid, 0)
+    sampler.stop.set()
+    sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"build failed ({proc.returncode}):\n{err.decode()}")
     text = (out + err).decode().strip().splitlines()
-    return seconds, usage.ru_maxrss * 1024, text[-1] if text else ""
+    return seconds, usage.ru_maxrss * 1024, sampler.peak, text[-1] if text else ""
 
 
 class Undo:
@@ -165,9 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, float, int, str]] = []
 
     def step(name: str, *extra: str) -> float:
-        seconds, rss, summary = run_build(source, output, *extra)
-        rows.append((name, seconds, rss, summary))
-        print(f"{name:<28} {seconds:8.2f} s  {rss / 1e6:7.0f} MB  {summary}", flush=True)
+        seconds, rss, pss, summary = run_build(source, output, *extra)
+        rows.append((name, seconds, max(rss, pss), summary))
+        print(f"{name:<28} {seconds:8.2f} s  RSS {rss / 1e6:5.0f} MB  PSS (all processes) "
+              f"{pss / 1e6:5.0f} MB  {summary}", flush=True)
         return seconds
 
     try:
@@ -204,7 +258,7 @@ def _steps(source: Path, output: Path, work: Path, rows: list[tuple[str, float, 
           f"{verdict(one <= 0.03 * full)}")
     print(f"new tag / full           {new_tag / full:6.1%}   target <= 3%    "
           f"{verdict(new_tag <= 0.03 * full)}")
-    print(f"peak RSS                 {peak / 1e6:6.0f} MB  target <= 300 MB "
+    print(f"peak memory              {peak / 1e6:6.0f} MB  target <= 300 MB "
           f"{verdict(peak <= 300e6)}")
     return 0
 

@@ -273,7 +273,7 @@ def synth_registry(n_repos: int, seed: int = 1) -> Registry:
     for img in sorted(p.images.values(), key=lambda i: i.id):
         body = _image_json(img)
         images.append(Image(id=img.id, json=body, parent=img.parent,
-                            ancestry=tuple(img.ancestry), config=json.loads(body)))
+                            ancestry=tuple(img.ancestry)))
     repos = []
     for i, r in enumerate(p.repos):
         meta = _tag_json(1_500_000_000 + i)

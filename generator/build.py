@@ -19,26 +19,36 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import index, paths, state
+from generator import forked, index, paths, state
 from generator.config import Config
-from generator.emit import feeds, html, search_shards, units, v1_tree, v2_tree
+from generator.emit import feeds, html, parallel, search_shards, units, v1_tree, v2_tree
 from generator.emit.html_data import Moment
 from generator.emit.v1_tree import Output, Selection
-from generator.emit.writer import PatchConflict, SiteWriter, output_lock, remove_stale_staging
+from generator.emit.writer import (
+    PatchConflict,
+    SiteWriter,
+    SplitConflict,
+    output_lock,
+    remove_stale_staging,
+)
 from generator.incremental import Scan, crawl_v1, dirty_units, existing_units, scan
 from generator.model import Registry
-from generator.progress import NONE, Progress
+from generator.progress import NONE, Advance, Progress
 from generator.report import Problem, Report
 from generator.sources import crawler_for, detect
 
 log = logging.getLogger("sitegen")
 
 Emitter = Callable[[Selection, Registry, Config, Report], Iterator[Output]]
+
+DEFAULT_JOBS = min(2, os.cpu_count() or 1)
+"""Processes that render: two when there are two cores (more would contend for the disk)."""
 
 SEARCH_INDEX_URL = paths.SEARCH_INDEX_DIR
 """Where the static client-side search index is published (`/search-index/…`)."""
@@ -70,30 +80,41 @@ class BuildResult:
 
 
 def build(
-    config: Config, report: Report, *, full: bool = False, progress: Progress = NONE
+    config: Config, report: Report, *, full: bool = False, progress: Progress = NONE,
+    jobs: int = DEFAULT_JOBS,
 ) -> BuildResult:
-    """Build the site for `config` and publish it; raise SitegenError on fatal errors."""
+    """Build the site for `config` and publish it; raise SitegenError on fatal errors.
+
+    `jobs` > 1 renders on two processes (`emit/parallel.py`); the files are the same.
+    """
     started = time.monotonic()
     with output_lock(config.output):
         for leftover, completed in remove_stale_staging(config.output):
             what = "completed the files" if completed else "removed"
             log.info("%s %s left by an interrupted build", what, leftover)
         try:
-            return _Build(config, report, full, progress).run(started)
+            return _Build(config, report, full, progress, jobs).run(started)
         except PatchConflict as exc:
             log.info("%s: two documents clash; building everything again", exc)
             report.problems.clear()
-            return _Build(config, report, True, progress).run(started)
+            return _Build(config, report, True, progress, jobs).run(started)
+        except SplitConflict as exc:
+            log.info("%s: two documents clash; building again on one core", exc)
+            report.problems.clear()
+            return _Build(config, report, full, progress, 1).run(started)
 
 
 class _Build:
     """One run of the pipeline (see the module docstring)."""
 
-    def __init__(self, config: Config, report: Report, full: bool, progress: Progress) -> None:
+    def __init__(
+        self, config: Config, report: Report, full: bool, progress: Progress, jobs: int
+    ) -> None:
         self.config = config
         self.report = report
         self.full = full
         self.progress = progress
+        self.jobs = jobs
         self.output = config.output
         self.key = state.output_key(config)
         url = config.source_url
@@ -107,7 +128,7 @@ class _Build:
 
     def run(self, started: float) -> BuildResult:
         old_sources = None if self.full else state.load_sources(self.output)
-        found = scan(self.root, self.layout) if self.root is not None else None
+        found = scan(self.root, self.layout, self.jobs) if self.root is not None else None
         if (
             old_sources is not None
             and found is not None
@@ -168,7 +189,8 @@ class _Build:
                     registry=None if cache else registry, published=published, feed=feed,
                     problems=unit_problems,
                 )
-                writer.write_state(state.MEMORY_FILE, state.dump(remembered))
+                with writer.state_file(state.MEMORY_FILE) as f:
+                    state.dump_to(remembered, f)
             with self.progress.phase("write", unit="file") as advance:
                 changed = writer.publish(advance)
         except BaseException:
@@ -203,7 +225,7 @@ class _Build:
             fingerprints = old.fingerprints if memory is not None and old is not None else {}
             with self.progress.phase("crawl", total=len(found.entries), unit="entry") as advance:
                 registry, new_cache, read = crawl_v1(
-                    self.root, found, cache, fingerprints, self.report, advance
+                    self.root, found, cache, fingerprints, self.report, advance, self.jobs
                 )
             log.info("read %d of %d storage entries", read, len(found.entries))
             return registry, new_cache
@@ -221,30 +243,50 @@ class _Build:
         all of them are listed unit by unit, so that every build reports what
         a full one does, in the same order.
         """
-        mark = len(self.report.problems)
         found: dict[str, list[Problem]] = {unit: list(p) for unit, p in kept.items()}
+
+        def emit_units(share: Selection, advance: Advance) -> dict[str, list[Problem]]:
+            return self._emit_units(writer, share, registry, advance)
+
         with self.progress.phase("render", unit="file") as advance:
-            for emit in EMITTERS:
-                for output in emit(selection, registry, self.config, self.report):
-                    if selection.wants(output.unit):
-                        _write(writer, output)
-                        advance(1)
-                    if len(self.report.problems) > mark:
-                        found.setdefault(output.unit, []).extend(self.report.problems[mark:])
-                        del self.report.problems[mark:]
+            if self.jobs > 1 and forked.available() and selection.dirty != frozenset():
+                halves = parallel.split(emit_units, selection, writer, advance)
+            else:
+                halves = (emit_units(selection, advance),)
+        for half in halves:
+            found.update(half)
         for unit in sorted(found):
             for problem in found[unit]:
                 self.report.problems.append(problem)
         for unit in kept:
             for problem in kept[unit]:
                 log.info("%s", problem)
-        if selection.wants(units.SEARCH):
-            with self.progress.phase("index", total=1, unit="index") as advance:
+        return {unit: tuple(problems) for unit, problems in sorted(found.items()) if problems}
+
+    def _emit_units(
+        self, writer: SiteWriter, selection: Selection, registry: Registry, advance: Advance
+    ) -> dict[str, list[Problem]]:
+        """Write the files of the units `selection` wants; return their problems by unit."""
+        mark = len(self.report.problems)
+        found: dict[str, list[Problem]] = {}
+        for emit in EMITTERS:
+            for output in emit(selection, registry, self.config, self.report):
+                if selection.wants(output.unit):
+                    _write(writer, output)
+                    advance(1)
+                if len(self.report.problems) > mark:
+                    found.setdefault(output.unit, []).extend(self.report.problems[mark:])
+                    del self.report.problems[mark:]
+        if selection.wants(units.SEARCH):  # the parent's share: it runs beside the worker's pages
+            with self.progress.phase("index", total=1, unit="index") as done:
                 index_dir = writer.directory(paths.INDEX_DIR, "search index", units.SEARCH)
                 if index_dir is not None:
                     index.build_index(selection.repositories, registry, index_dir)
-                advance(1)
-        return {unit: tuple(problems) for unit, problems in sorted(found.items()) if problems}
+                done(1)
+            if len(self.report.problems) > mark:
+                found.setdefault(units.SEARCH, []).extend(self.report.problems[mark:])
+                del self.report.problems[mark:]
+        return found
 
     def _published(
         self, selection: Selection, memory: state.Memory | None, changed: set[str] | None

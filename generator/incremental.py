@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator import index
+from generator import forked, index
 from generator.emit import units
 from generator.emit.v1_tree import Selection
 from generator.model import Image, Registry, Repository
@@ -99,10 +99,14 @@ class _Unreadable(Exception):
 # --- walking -------------------------------------------------------------------------------
 
 
-def scan(root: Path, layout: str) -> Scan | None:
-    """Fingerprints of a v1 or v2 storage; None when a folder cannot be listed."""
+def scan(root: Path, layout: str, jobs: int = 1) -> Scan | None:
+    """Fingerprints of a v1 or v2 storage; None when a folder cannot be listed.
+
+    With `jobs` > 1, a forked worker fingerprints part of v1's image folders
+    (`generator/forked.py`) while this process walks the rest.
+    """
     try:
-        return _scan_v1(root) if layout == "v1" else _scan_v2(root)
+        return _scan_v1(root, jobs) if layout == "v1" else _scan_v2(root)
     except _Unreadable:
         return None
 
@@ -163,11 +167,38 @@ def _entry_fingerprint(entry: os.DirEntry[str], dir_fd: int) -> tuple[bool, Fing
     return False, digest, newest
 
 
-def _scan_v1(root: Path) -> Scan:
+SCAN_WORKER_PERCENT = 67
+"""The share of v1's image folders a scan's worker fingerprints: the parent also walks the
+repositories, about a third of the walk at 20,000 repositories and 55,000 images."""
+
+
+def _scan_v1(root: Path, jobs: int) -> Scan:
     result = Scan("v1")
-    newest = 0
-    base, base_fd, mtime = _listing(str(v1_layout.repositories_dir(root)))
-    newest = max(newest, mtime)
+    images, images_fd, newest = _listing(str(v1_layout.images_dir(root)))
+    try:
+        fingerprints, repositories_newest = forked.split_map(
+            lambda image: _entry_fingerprint(image, images_fd),
+            images,
+            lambda: _scan_repositories(root, result),
+            jobs=jobs, what="scan worker", worker_percent=SCAN_WORKER_PERCENT,
+        )
+    finally:
+        if images_fd >= 0:
+            os.close(images_fd)
+    newest = max(newest, repositories_newest)
+    for image, (image_is_dir, digest, mtime) in zip(images, fingerprints, strict=True):
+        newest = max(newest, mtime)
+        key = f"I:{image.name}"
+        result.note(key, mtime)
+        result.entries.append(Entry(key, "I", "", image.name, image_is_dir, digest))
+    result.fingerprints = {e.key: e.fingerprint for e in result.entries}
+    result.newest_mtime_ns = newest
+    return result
+
+
+def _scan_repositories(root: Path, result: Scan) -> int:
+    """Add every namespace and repository entry to `result`; return the newest mtime."""
+    base, base_fd, newest = _listing(str(v1_layout.repositories_dir(root)))
     try:
         for ns in base:
             is_dir = ns.is_dir()
@@ -189,21 +220,7 @@ def _scan_v1(root: Path) -> Scan:
     finally:
         if base_fd >= 0:
             os.close(base_fd)
-    images, images_fd, mtime = _listing(str(v1_layout.images_dir(root)))
-    newest = max(newest, mtime)
-    try:
-        for image in images:
-            image_is_dir, digest, mtime = _entry_fingerprint(image, images_fd)
-            newest = max(newest, mtime)
-            key = f"I:{image.name}"
-            result.note(key, mtime)
-            result.entries.append(Entry(key, "I", "", image.name, image_is_dir, digest))
-    finally:
-        if images_fd >= 0:
-            os.close(images_fd)
-    result.fingerprints = {e.key: e.fingerprint for e in result.entries}
-    result.newest_mtime_ns = newest
-    return result
+    return newest
 
 
 def _scan_v2(root: Path) -> Scan:
@@ -237,22 +254,27 @@ CachedEntry = tuple[Any, tuple[Problem, ...]]
 """The crawl of one v1 entry: its Repository or Image (or None), and its problems."""
 
 
+CRAWL_WORKER_PERCENT = 60
+"""The share of the image folders to read that a crawl's worker reads: the parent reads the
+rest and the repositories."""
+
+
 def crawl_v1(
     root: Path, found: Scan, cache: Mapping[str, CachedEntry], old: Mapping[str, Fingerprint],
-    report: Report, advance: Callable[[int], object] | None = None,
+    report: Report, advance: Callable[[int], object] | None = None, jobs: int = 1,
 ) -> tuple[Registry, dict[str, CachedEntry], int]:
     """The v1 registry, re-reading only entries whose fingerprint changed.
 
     Returns the registry, the new cache and how many entries were read.
     Problems of entries not read again are reported again, so every build
-    reports the same problems as a full one.
+    reports the same problems as a full one. With `jobs` > 1, a forked
+    worker reads part of the image folders.
     """
     repositories: list[Repository] = []
     images: list[Image] = []
     new_cache: dict[str, CachedEntry] = {}
-    read = 0
     repos_base = v1_layout.repositories_dir(root)
-    images_base = v1_layout.images_dir(root)
+    fresh = _read_stale(root, found, cache, old, jobs)
     descend: dict[str, bool] = {}
     for entry in found.entries:
         if advance is not None:
@@ -264,17 +286,7 @@ def crawl_v1(
             continue
         if entry.kind == "R" and not descend.get(entry.namespace):
             continue
-        cached = cache.get(entry.key)
-        if cached is None or old.get(entry.key) != entry.fingerprint:
-            read += 1
-            sub = Report()
-            if entry.kind == "R":
-                obj: Any = v1.repository_entry(
-                    repos_base / entry.namespace, entry.name, entry.is_dir, sub
-                )
-            else:
-                obj = v1.image_entry(images_base, entry.name, entry.is_dir, sub)
-            cached = (obj, tuple(sub.problems))
+        cached = fresh[entry.key] if entry.key in fresh else cache[entry.key]
         new_cache[entry.key] = cached
         obj, problems = cached
         for problem in problems:
@@ -284,7 +296,46 @@ def crawl_v1(
     image_ids = {image.id for image in images}
     v1.report_dangling_tags(root, tuple(repositories), image_ids, report)
     registry = Registry(repositories=tuple(repositories), images=tuple(images))
-    return registry, new_cache, read
+    return registry, new_cache, len(fresh)
+
+
+def _read_stale(
+    root: Path, found: Scan, cache: Mapping[str, CachedEntry], old: Mapping[str, Fingerprint],
+    jobs: int,
+) -> dict[str, CachedEntry]:
+    """Read every repository and image entry the cache cannot answer (changed or new)."""
+    repos_base = v1_layout.repositories_dir(root)
+    images_base = v1_layout.images_dir(root)
+    descend = {
+        e.namespace: v1.namespace_entry(repos_base, e.namespace, e.is_dir, Report())
+        for e in found.entries if e.kind == "N"
+    }
+    stale = [
+        e for e in found.entries
+        if e.kind != "N"
+        and (e.kind == "I" or descend.get(e.namespace))
+        and (e.key not in cache or old.get(e.key) != e.fingerprint)
+    ]
+
+    def read(entry: Entry) -> CachedEntry:
+        sub = Report()
+        if entry.kind == "R":
+            obj: Any = v1.repository_entry(
+                repos_base / entry.namespace, entry.name, entry.is_dir, sub
+            )
+        else:
+            obj = v1.image_entry(images_base, entry.name, entry.is_dir, sub)
+        return obj, tuple(sub.problems)
+
+    stale_images = [e for e in stale if e.kind == "I"]
+    stale_repositories = [e for e in stale if e.kind == "R"]
+    image_entries, repository_entries = forked.split_map(
+        read, stale_images, lambda: [read(e) for e in stale_repositories],
+        jobs=jobs, what="crawl worker", worker_percent=CRAWL_WORKER_PERCENT,
+    )
+    fresh = dict(zip((e.key for e in stale_repositories), repository_entries, strict=True))
+    fresh.update(zip((e.key for e in stale_images), image_entries, strict=True))
+    return fresh
 
 
 # --- dirty units -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ them would break byte-for-byte answers.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,8 +97,16 @@ class Image:
     """The `/files` answer: the stored `_files` cache, or computed from the layer."""
     files_unsupported: bool = False
     """The layer is not a tar: 0.9.1 answers `/files` with 400."""
-    config: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    """Decoded image JSON, for indexing and pages; empty when it did not decode."""
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The image JSON decoded, for indexing and pages; empty when it is not an object.
+
+        Decoded when read, not kept: the decoded JSON of every image is five
+        times its bytes, the largest part of a crawl held in memory (and in
+        the build state). Do not modify it: a few recent decodings are shared.
+        """
+        return _decoded_object(self.json) if self.json else {}
 
     @property
     def run_config(self) -> dict[str, Any]:
@@ -248,6 +257,20 @@ class Registry:
             cache = {image.id: image for image in self.images}
             object.__setattr__(self, "_by_id", cache)
         return cache
+
+
+@functools.lru_cache(maxsize=256)
+def _decoded_object(raw: bytes) -> dict[str, Any]:
+    """`raw` decoded when it is a JSON object, else empty; recent ones are cached.
+
+    A page reads several fields of one image in a row (its date, its
+    platform, its labels): the cache spares decoding it again for each.
+    """
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _index_image_ids(raw: bytes | None) -> list[str]:

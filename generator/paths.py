@@ -74,12 +74,32 @@ class UnsafeName(ValueError):
     """A name from storage that cannot be published as a path segment."""
 
 
+_SUSPECT = re.compile("[\x00-\x1f\x7f-\x9f/\\\\\ud800-\udfff]")
+"""Characters `check_segment` refuses: slashes, control characters (Unicode category Cc is
+exactly U+0000–U+001F and U+007F–U+009F) and lone surrogates (bytes that were not UTF-8)."""
+_RESERVED = frozenset((".", "..", DOC_NAME, INTERNAL_DIR))
+
+
 def check_segment(name: str) -> str:
     """Return `name` if it can be one path segment of a published URL, else raise UnsafeName.
 
     Storage names are published as written on disk, so anything a file
     system or URL cannot carry safely is refused here, in one place.
     """
+    # The common case in one regex and a length (this runs for every segment of every
+    # URL); anything suspect takes the checks below, which name what is wrong.
+    if (
+        name
+        and _SUSPECT.search(name) is None
+        and (len(name) if name.isascii() else len(name.encode("utf-8"))) <= MAX_SEGMENT_BYTES
+        and name not in _RESERVED
+    ):
+        return name
+    return _refuse_segment(name)
+
+
+def _refuse_segment(name: str) -> str:
+    """`check_segment`, one rule at a time, so that the problem names the first one broken."""
     if not name:
         raise UnsafeName("empty name")
     if name in (".", ".."):
@@ -103,12 +123,18 @@ def check_segment(name: str) -> str:
 
 def url_path(*segments: str) -> str:
     """Join checked segments into a URL path without the leading slash."""
-    return "/".join(check_segment(s) for s in segments)
+    for segment in segments:
+        check_segment(segment)
+    return "/".join(segments)
+
+
+_ANY_FOLDER_FORM = re.compile("|".join(p.pattern for p in _FOLDER_FORM))
+"""`_FOLDER_FORM` in one regex: it runs for every document of the site."""
 
 
 def is_folder_form(url: str) -> bool:
     """True for URLs whose document lives in `<url>/DOC_NAME`."""
-    return any(p.match(url) for p in _FOLDER_FORM)
+    return _ANY_FOLDER_FORM.match(url) is not None
 
 
 def file_for_url(url: str) -> str:
@@ -226,7 +252,7 @@ def page_url(page: str, *names: str) -> str:
         case "changes_feed", ():
             return f"/{CHANGES_FEED}"
         case ("v1" | "v2") as api, segments if segments:  # a v2 name may have more segments
-            return f"/{url_path(api, *(part for s in segments for part in s.split('/')))}"
+            return f"/{url_path(api, *'/'.join(segments).split('/'))}"
     raise ValueError(f"no page {page!r} with {len(names)} name(s)")
 
 

@@ -18,6 +18,10 @@ from tqdm import tqdm
 
 Advance = Callable[[int], object]
 
+# No monitor thread: a build forks a render worker (`emit/parallel.py`), and forking a
+# process that runs threads can leave the child a lock another thread held.
+tqdm.monitor_interval = 0
+
 
 class Progress:
     """Phases of one build, each with its own bar (or nothing when disabled)."""

@@ -107,15 +107,20 @@ def test_a_killed_build_leaves_the_old_site_serving(tmp_path: Path, serve_site) 
     before = tree(output)
     # Add a repository, start a rebuild, and kill it with SIGKILL once it is writing.
     write_repository(root, "acme/late", {"latest": image_id("base")})
-    proc = subprocess.Popen([sys.executable, "-m", "generator", "build", "-q",
+    # A full rebuild: it renders every page, on two processes, long enough to be caught.
+    proc = subprocess.Popen([sys.executable, "-m", "generator", "build", "-q", "-j", "2", "--full",
                              "--source", str(root), "--output", str(output)], cwd=tmp_path)
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".site.staging-*")):
+    while len(_builds_of(output)) < 2 or not list(tmp_path.glob(".site.staging-*/v1/images")):
         assert proc.poll() is None, "the build finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(signal.SIGKILL)  # while its render worker writes too
     proc.wait()
+    deadline = time.monotonic() + 1  # much less than the worker's share of the pages takes
+    while _builds_of(output):  # the worker dies with it
+        assert time.monotonic() < deadline, "the render worker outlived the killed build"
+        time.sleep(0.01)
     assert list(tmp_path.glob(".site.staging-*")), "the killed build left its staging folder"
     assert tree(output) == before
     server = serve_site(output)
@@ -128,6 +133,20 @@ def test_a_killed_build_leaves_the_old_site_serving(tmp_path: Path, serve_site) 
     assert (output / "v1/repositories/acme/late/tags/.index.json").is_file()
     assert not list(tmp_path.glob(".site.staging-*"))
     server.close()
+
+
+def _builds_of(output: Path) -> list[int]:
+    """Pids of the live processes building `output` (a build and its render worker)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            state = next(x for x in (proc / "stat").read_text().rsplit(")", 1)[1].split())
+        except (OSError, StopIteration, IndexError):
+            continue
+        if str(output).encode() in argv and b"generator" in argv and state != "Z":
+            pids.append(int(proc.name))
+    return pids
 
 
 def test_a_second_build_on_the_same_output_exits_at_once(oracle_storage: Path,

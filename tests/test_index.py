@@ -148,10 +148,16 @@ def test_like_hostile_patterns_are_linear():
 # --- several words, ranking, fields ----------------------------------------------------------
 
 
+def _image_json(config: dict) -> bytes:
+    """Stored image JSON: the model decodes `Image.config` from these bytes."""
+    return json.dumps(config).encode()
+
+
 LABELLED = Image(
     id="a" * 64,
-    config={"config": {"Labels": {"org.opencontainers.image.source": "https://github.com/Acme/Web",
-                                  "maintainer": "Ops Team"}}},
+    json=_image_json({"config": {"Labels": {
+        "org.opencontainers.image.source": "https://github.com/Acme/Web", "maintainer": "Ops Team",
+    }}}),
 )
 
 
@@ -410,7 +416,7 @@ def test_empty_registry(tmp_path):
 
 def test_undecodable_names_tags_and_labels(tmp_path):
     # os.listdir turns undecodable bytes into lone surrogates; JSON labels may hold them too
-    image = Image(id="d" * 64, config={"config": {"Labels": {"k\udc80": "v\udc80 ok"}}})
+    image = Image(id="d" * 64, json=_image_json({"config": {"Labels": {"k\udc80": "v\udc80 ok"}}}))
     ix = open_index(tmp_path, [repo("ns/a\udc80b", tags=(Tag("t\udc80x", image.id),))], (image,))
     assert ix.ranked("a") == ["ns/a\udc80b"]
     assert ix.ranked("ok ns") == ["ns/a\udc80b"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import lzma
 import subprocess
 import tarfile
 from pathlib import Path
@@ -142,6 +143,20 @@ def test_python2_json_formatting(tmp_path):
 @pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz"])
 def test_compressed_layers_are_detected(tmp_path, mode):
     assert files_json(_write(tmp_path, _tar(BASIC, mode))) == BASIC_JSON
+
+
+def test_headerless_lzma_layers_are_read_as_r_star_reads_them(tmp_path):
+    """`r:*`'s xz attempt also takes `.lzma` streams, which have no magic bytes to sniff."""
+    data = lzma.compress(_tar(BASIC), format=lzma.FORMAT_ALONE)
+    assert files_json(_write(tmp_path, data)) == BASIC_JSON
+
+
+@pytest.mark.parametrize(
+    "name", ["BZh91AY", "\x1f\udc8b\x08", "\udcfd7zXZ", "LZIP"], ids=["bz2", "gzip", "xz", "lzip"]
+)
+def test_plain_tars_that_start_like_a_compressed_stream_are_tars(tmp_path, name):
+    layer = _write(tmp_path, _tar([_info(name, size=1), *BASIC]))
+    assert [entry[0] for entry in json.loads(files_json(layer))] == [name, "etc", "etc/hostname"]
 
 
 def test_empty_tar_and_zero_byte_layer_list_nothing(tmp_path):

@@ -47,8 +47,12 @@ def test_internal_files_have_no_url(file: str) -> None:
         ("a\\b", "slash"),
         ("a\nb", "control"),
         ("a\x00b", "control"),
+        ("a\x7f", "control"),
+        ("\x9fb", "control"),  # C1 controls are category Cc too
         ("bad\udcff", "UTF-8"),
         ("é" * 128, "bytes long"),
+        ("a" * 256, "bytes long"),
+        ("\x00" * 300, "control"),  # the first rule broken is the one named
         (".index.json", "reserved"),
         (".sitegen", "reserved"),
     ],
@@ -58,7 +62,10 @@ def test_unpublishable_names_are_refused_with_a_reason(name: str, reason: str) -
         paths.check_segment(name)
 
 
-@pytest.mark.parametrize("name", ["latest", "1.0.1", "_valid", "v2-rc.1", "Legacy_App", "é" * 127])
+@pytest.mark.parametrize(
+    "name",
+    ["latest", "1.0.1", "_valid", "v2-rc.1", "Legacy_App", "é" * 127, "a" * 255, "\xa0", "..."],
+)
 def test_legal_names_pass_unchanged(name: str) -> None:
     assert paths.check_segment(name) == name
 

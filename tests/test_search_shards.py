@@ -25,6 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import synth
 
 
+def _image_json(config: dict) -> bytes:
+    """Stored image JSON: the model decodes `Image.config` from these bytes."""
+    return json.dumps(config).encode()
+
+
 @pytest.fixture(scope="module")
 def registry_2000():
     return synth.synth_registry(2000, seed=7)
@@ -124,7 +129,7 @@ def test_client_answers_the_server_set(tmp_path, registry_2000):
 
 
 def test_client_labels_tags_and_descriptions(tmp_path):
-    image = Image(id="c" * 64, config={"config": {"Labels": {"Team": "Blue Whales"}}})
+    image = Image(id="c" * 64, json=_image_json({"config": {"Labels": {"Team": "Blue Whales"}}}))
     repos = (
         Repository("acme", "api", tags=(Tag("PR-77", image.id),), description="REST gateway"),
         Repository("acme", "web"),
@@ -142,7 +147,7 @@ def test_client_labels_tags_and_descriptions(tmp_path):
 
 
 def test_undecodable_names():
-    image = Image(id="d" * 64, config={"config": {"Labels": {"k\udc80": "v\udc80 ok"}}})
+    image = Image(id="d" * 64, json=_image_json({"config": {"Labels": {"k\udc80": "v\udc80 ok"}}}))
     repos = (Repository("ns", "a\udc80b", tags=(Tag("t\udc80x", image.id),)),)
     files = client_index_files(repos, Registry(repositories=repos, images=(image,)))
     client = ClientIndex(files)

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 
 from generator import paths
 from generator.config import Config
@@ -43,6 +44,7 @@ from generator.emit.html_data import (
     NamespaceView,
     RepositoryView,
     SiteData,
+    Size,
     human_size,
 )
 from generator.emit.v1_tree import Output, Selection
@@ -79,6 +81,20 @@ def source_date_epoch(environ: Mapping[str, str] | None = None) -> int | None:
     return int(value) if value.strip().isdigit() else None
 
 
+class _Environment(jinja2.Environment):
+    """Jinja's environment, with each template's globals in one plain dict.
+
+    Jinja chains a template's globals to the environment's (a ChainMap, so
+    that later changes show through) and copies the chain into a new
+    context for every page, include and import, key by key in Python. The
+    globals here are all set before the first template loads and never
+    change, so one merged dict gives the same names, copied at C speed.
+    """
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
+
+
 def environment(templates_dir: Path | None) -> jinja2.Environment:
     """The Jinja environment: user templates first, then the shipped ones, `default:` prefix."""
     folders = [str(d) for d in (templates_dir, PROJECT_TEMPLATES) if d is not None]
@@ -86,7 +102,7 @@ def environment(templates_dir: Path | None) -> jinja2.Environment:
         jinja2.FileSystemLoader(folders),
         jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(str(PROJECT_TEMPLATES))}, ":"),
     ])
-    env = jinja2.Environment(
+    env = _Environment(
         loader=loader,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -97,6 +113,72 @@ def environment(templates_dir: Path | None) -> jinja2.Environment:
     )
     env.filters["human_size"] = human_size
     return env
+
+
+_UNKNOWN = Markup('<span class="muted">unknown</span>')
+_COMPRESSED = Markup(' <span class="muted">compressed</span>')
+
+
+class Fragments:
+    """The markup of what every table row repeats: a date, a size, an image id.
+
+    Written here in Python rather than as Jinja macros: an image page calls
+    them a dozen times, a repository page three times per tag, and a macro
+    call costs more than the markup it makes. They are the filters `moment`,
+    `size` and `image_link` of every template, and the macros of
+    `_macros.html` (`m.moment`, `m.size`, `m.image_link`) call them, so any
+    template gets the same markup either way.
+    """
+
+    def __init__(self, url_for: Callable[..., str], now: int | None) -> None:
+        self.url_for = url_for
+        self.now = now
+
+    def moment(self, value: Moment | None, short: bool = False) -> Markup:
+        """`<time>` (the date alone when `short`) and its relative hint; `unknown` for none."""
+        if not value:
+            return _UNKNOWN
+        iso, text, date = map(escape, value.forms())
+        return Markup(
+            f'<time datetime="{iso}" title="{text}">{date if short else text}</time>'
+            f' <span class="rel" data-rel="{escape(value.timestamp)}">'
+            f"{escape(value.ago(self.now))}</span>"
+        )
+
+    def size(self, value: Size | None) -> Markup:
+        """`12.4 MB` with the exact bytes as its title, `≥` when a layer is unknown."""
+        if value is None:
+            return _UNKNOWN
+        exact = escape(f"{value.bytes:,}")
+        partial = ("", "") if value.complete else (", some layers unknown", "≥ ")
+        html = Markup(
+            f'<span title="{exact} bytes as stored{partial[0]}">'
+            f"{partial[1]}{escape(value.human)}</span>"
+        )
+        return html + _COMPRESSED if value.compressed else html
+
+    def image_link(self, image_id: str, short_id: str, has_page: bool) -> Markup:
+        """The short id, linked to the image's page when the site has one."""
+        if has_page:
+            return Markup(
+                f'<a class="id" href="{escape(self.url_for("image", image_id))}"'
+                f' title="{escape(image_id)}"><code>{escape(short_id)}</code></a>'
+            )
+        return Markup(f'<code class="id" title="{escape(image_id)}">{escape(short_id)}</code>')
+
+
+def _remembered(make: Callable[..., Markup], size: int = 1024) -> Callable[..., Markup]:
+    """`make` with a memory of its recent answers (bounded, for memory's sake; unhashable
+    arguments are not remembered)."""
+    cached = functools.lru_cache(maxsize=size)(make)
+
+    def remembered(*args: Any, **kwargs: Any) -> Markup:
+        try:
+            return cached(*args, **kwargs)
+        except TypeError:
+            return make(*args, **kwargs)
+
+    return remembered
 
 
 class Pages:
@@ -113,10 +195,24 @@ class Pages:
             built=Moment.parse(source_date_epoch()),
         )
         # Cached: pages link the same URLs again and again (assets, ancestors, namespaces).
-        self.url_for = functools.lru_cache(maxsize=None)(
+        # Bounded: most URLs are linked from one or two pages, and a large site has a million.
+        self.url_for = functools.lru_cache(maxsize=4096)(
             functools.partial(paths.url_for, base_url=config.base_url)
         )
         self.url_pattern = functools.partial(paths.url_pattern, base_url=config.base_url)
+        self._listed: frozenset[str] | None = None
+        now = self.site.built.timestamp if self.site.built else None
+        # The same layers show on the pages of all their descendants, the same sizes and
+        # dates on many rows: the filters remember their recent answers.
+        fragments = Fragments(self.url_for, now)
+        self.env.filters["moment"] = _remembered(fragments.moment)
+        self.env.filters["size"] = _remembered(fragments.size)
+        self.env.filters["image_link"] = _remembered(fragments.image_link)
+        # Globals, not render variables: the same for every page, and so visible to an
+        # `{% import %}` without context, whose module Jinja then makes once, not per page.
+        self.env.globals.update(
+            site=self.site, url_for=self.url_for, url_pattern=self.url_pattern, now=now
+        )
 
     def render_index(self, namespaces: Sequence[NamespaceView]) -> str:
         return self._render(["index.html"], page="index", namespaces=namespaces)
@@ -138,22 +234,28 @@ class Pages:
     def render_not_found(self) -> str:
         return self._render(["404.html"], page="not_found")
 
+    def _template(self, names: list[str]) -> jinja2.Template:
+        """The first of `names` that exists (`select_template`), asking the loader less.
+
+        Every repository page considers `repository-<ns>-<repo>.html`, which
+        seldom exists, and a miss costs the loader a file lookup in every
+        folder. So names it does not list are not asked for (names with a
+        `/` always are: the listing does not follow symlinked folders).
+        """
+        if self._listed is None:
+            self._listed = frozenset(self.env.list_templates())
+        found = [n for n in names if n in self._listed or "/" in n]
+        return self.env.select_template(found or names)
+
     def static_file(self, name: str) -> bytes:
         """A static asset through the same search path (a user may replace `static/site.css`)."""
         source, _, _ = self.env.loader.get_source(self.env, f"static/{name}")  # type: ignore[union-attr]
         return source.encode("utf-8")
 
     def _render(self, names: list[str], **context: Any) -> str:
-        template = self.env.select_template(names)
+        template = self._template(names)
         considered = ", ".join(f"*{n}" if n == template.name else n for n in names)
-        return template.render(
-            site=self.site,
-            url_for=self.url_for,
-            url_pattern=self.url_pattern,
-            now=self.site.built.timestamp if self.site.built else None,
-            templates_considered=considered,
-            **context,
-        )
+        return template.render(templates_considered=considered, **context)
 
 
 # --- the emitter -----------------------------------------------------------------------------

@@ -18,7 +18,9 @@ tag the registry lists, artifacts and tags without a v1 view included.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -68,6 +70,13 @@ class Moment:
     def date(self) -> str:
         """`2015-01-08`, for tight table cells."""
         return self._utc.strftime("%Y-%m-%d")
+
+    def forms(self) -> tuple[str, str, str]:
+        """(`iso`, `text`, `date`) from one conversion, for pages that show all three."""
+        iso = self.iso
+        if len(iso) != 20:  # a year outside 1000-9999: not from `parse`
+            return iso, self.text, self.date
+        return iso, f"{iso[:10]} {iso[11:16]} UTC", iso[:10]
 
     def ago(self, now: int | None) -> str:
         """`3 years ago` relative to `now` (Unix seconds); empty when `now` is unknown."""
@@ -143,9 +152,12 @@ def compression(layer: Path | None) -> str | None:
     """`gzip`, `xz`, … when the stored layer file is compressed; None for a tar or nothing."""
     if layer is None:
         return None
-    try:
-        with layer.open("rb") as f:
-            head = f.read(6)
+    try:  # os-level: one open, one read, one close, for every layer of the site
+        fd = os.open(layer, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            head = os.read(fd, 6)
+        finally:
+            os.close(fd)
     except OSError:
         return None
     return next((name for magic, name in _COMPRESSION_MAGIC if head.startswith(magic)), None)
@@ -153,10 +165,13 @@ def compression(layer: Path | None) -> str | None:
 
 def platform(image: Image | None) -> str:
     """`linux/amd64`, whatever parts the image JSON names."""
-    if image is None:
-        return ""
-    parts = [image.config.get("os"), image.config.get("architecture")]
-    return "/".join(str(p) for p in parts if isinstance(p, str) and p)
+    return "" if image is None else _platform(image.config)
+
+
+def _platform(config: dict[str, Any]) -> str:
+    parts = [config.get("os"), config.get("architecture")]
+    # Interned: a registry has a handful of platforms and many tags to show them on.
+    return sys.intern("/".join(str(p) for p in parts if isinstance(p, str) and p))
 
 
 def command_text(value: Any) -> str:
@@ -182,6 +197,8 @@ class TagView:
     updated: Moment | None
     """The tag's `last_update` (when it was pushed)."""
     signature: bool
+    platform: str = ""
+    """`linux/amd64`, from the image JSON (read once, with `created`)."""
 
     @property
     def name(self) -> str:
@@ -194,10 +211,6 @@ class TagView:
     @property
     def short_id(self) -> str:
         return self.tag.image_id[:12]
-
-    @property
-    def platform(self) -> str:
-        return platform(self.image)
 
     @property
     def newest(self) -> int:
@@ -301,11 +314,11 @@ class NamespaceView:
     repositories: tuple[RepositoryView, ...]
     """Every repository of the namespace, by name."""
 
-    @property
+    @cached_property
     def listed(self) -> tuple[RepositoryView, ...]:
         return tuple(r for r in self.repositories if r.listed)
 
-    @property
+    @cached_property
     def hidden(self) -> tuple[RepositoryView, ...]:
         """Repositories without tags (emptied by deletes, or stray entries): folded away."""
         return tuple(r for r in self.repositories if not r.listed)
@@ -376,7 +389,7 @@ class ImageView:
     def platform(self) -> str:
         return platform(self.image)
 
-    @property
+    @cached_property
     def settings(self) -> tuple[tuple[str, Any], ...]:
         """(name, value) of the run configuration people look for, when set.
 
@@ -399,11 +412,11 @@ class ImageView:
             found.append(("ExposedPorts", sorted(str(p) for p in ports)))
         return tuple(found)
 
-    @property
+    @cached_property
     def labels(self) -> tuple[tuple[str, str], ...]:
         return tuple(sorted(self.image.labels.items()))
 
-    @property
+    @cached_property
     def json_links(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         base = ("images", self.image.id)
         links = [("json", (*base, "json"))]
@@ -497,14 +510,16 @@ class SiteData:
 
     def _tag(self, tag: Tag) -> TagView:
         image = self.image(tag.image_id)
+        config = image.config if image else {}
         return TagView(
             tag=tag,
             image=image,
             image_page=self.has_page(image),
             size=self.total_size(image) if image else None,
-            created=Moment.parse(image.config.get("created")) if image else None,
+            created=Moment.parse(config.get("created")) if image else None,
             updated=Moment.parse(tag.last_update),
             signature=bool(SIGNATURE_TAG.match(tag.name)),
+            platform=_platform(config),
         )
 
     # -- images --------------------------------------------------------------------------

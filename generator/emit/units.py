@@ -17,8 +17,25 @@ which units are dirty; `Selection.wants` asks).
 
 from __future__ import annotations
 
+import zlib
+
 SITE = "site"
 SEARCH = "search"
+
+WORKER_PERCENT = 70
+"""Of the repository, image and namespace units, the share a split build's worker emits.
+
+The parent emits the rest, plus `site` and `search` (the index page, the
+Whoosh index and the client shards: whole-registry work), so both finish at
+about the same time (`emit/parallel.py`; figures in benchmarks/bench_build.py).
+"""
+
+
+def in_worker_share(unit: str) -> bool:
+    """Whether a split build's forked worker emits `unit`: a stable hash, the same every run."""
+    if unit in (SITE, SEARCH):
+        return False
+    return zlib.crc32(unit.encode("utf-8", "surrogateescape")) % 100 < WORKER_PERCENT
 
 
 def repository(full_name: str) -> str:

@@ -6,7 +6,6 @@ This decides *what* is published (privacy, `library/` short names, layers);
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -40,10 +39,15 @@ class Selection:
     images: tuple[Image, ...]
     dirty: frozenset[str] | None = None
     """The units to emit (`emit/units.py`); None: every unit (a full build)."""
+    worker: bool | None = None
+    """In a build split over two processes (`emit/parallel.py`): True in the forked worker,
+    False in the parent, each emitting its share of the units; None: not split."""
 
     def wants(self, unit: str) -> bool:
-        """Whether an emitter should produce `unit`'s outputs in this build."""
-        return self.dirty is None or unit in self.dirty
+        """Whether an emitter should produce `unit`'s outputs in this build (and this process)."""
+        if self.dirty is not None and unit not in self.dirty:
+            return False
+        return self.worker is None or units.in_worker_share(unit) == self.worker
 
 
 def select(registry: Registry, include_private: bool) -> Selection:
@@ -86,13 +90,11 @@ def site_outputs(selection: Selection, include_layers: bool, report: Report) -> 
         unit = units.repository(repository.full_name)
         if repository.is_directory and selection.wants(unit):
             for name in _names(repository):
-                for output in _repository_outputs(repository, name, report):
-                    yield dataclasses.replace(output, unit=unit)
+                yield from _repository_outputs(repository, name, unit, report)
     for image in selection.images:
         unit = units.image(image.id)
         if selection.wants(unit):
-            for output in _image_outputs(image, include_layers):
-                yield dataclasses.replace(output, unit=unit)
+            yield from _image_outputs(image, unit, include_layers)
 
 
 def _service_outputs(selection: Selection) -> Iterator[Output]:
@@ -129,29 +131,26 @@ def _names(repository: Repository) -> tuple[str, ...]:
     return (repository.full_name,)
 
 
-def _repository_outputs(repository: Repository, name: str, report: Report) -> Iterator[Output]:
+def _repository_outputs(
+    repository: Repository, name: str, unit: str, report: Report
+) -> Iterator[Output]:
     origin = f"repository {name}"
     url = paths.repository_url
+    file = paths.file_for_url
     if repository.has_entries:  # an empty directory answers `tags` with 404
-        yield Output(paths.file_for_url(url(name, "tags")), v1_json.tags(repository), origin=origin)
+        yield Output(file(url(name, "tags")), v1_json.tags(repository), origin=origin, unit=unit)
     for tag in repository.tags:
         tag_origin = f"{origin} tag {tag.name}"
-        yield Output(
-            paths.file_for_url(url(name, "tags", tag.name)), v1_json.tag(tag), origin=tag_origin
-        )
+        body = v1_json.tag(tag)
+        yield Output(file(url(name, "tags", tag.name)), body, origin=tag_origin, unit=unit)
         body = _metadata(tag.metadata, f"{repository.full_name} tag{tag.name}_json", report)
-        yield Output(
-            paths.file_for_url(url(name, "tags", tag.name, "json")), body, origin=tag_origin
-        )
+        yield Output(file(url(name, "tags", tag.name, "json")), body, origin=tag_origin, unit=unit)
     body = _metadata(repository.metadata, f"{repository.full_name}/json", report)
-    yield Output(paths.file_for_url(url(name, "json")), body, origin=origin)
-    yield Output(
-        paths.file_for_url(url(name, "properties")), v1_json.properties(repository), origin=origin
-    )
+    yield Output(file(url(name, "json")), body, origin=origin, unit=unit)
+    properties = v1_json.properties(repository)
+    yield Output(file(url(name, "properties")), properties, origin=origin, unit=unit)
     if repository.index_images is not None:
-        yield Output(
-            paths.file_for_url(url(name, "images")), repository.index_images, origin=origin
-        )
+        yield Output(file(url(name, "images")), repository.index_images, origin=origin, unit=unit)
 
 
 def _metadata(raw: bytes | None, where: str, report: Report) -> bytes:
@@ -164,27 +163,27 @@ def _metadata(raw: bytes | None, where: str, report: Report) -> bytes:
         return v1_json.DEFAULT_METADATA
 
 
-def _image_outputs(image: Image, include_layers: bool) -> Iterator[Output]:
+def _image_outputs(image: Image, unit: str, include_layers: bool) -> Iterator[Output]:
     origin = f"image {image.id}"
-    meta = paths.image_meta
+    meta, url = paths.image_meta, paths.image_url
     if image.in_progress:
-        yield Output(meta(image.id, "inprogress"), b"", origin=origin)
+        yield Output(meta(image.id, "inprogress"), b"", origin=origin, unit=unit)
         return
     if image.json is not None:
-        yield Output(paths.image_url(image.id, "json"), image.json, origin=origin)
-        yield Output(meta(image.id, "headers.json"), _json_headers(image), origin=origin)
+        yield Output(url(image.id, "json"), image.json, origin=origin, unit=unit)
+        yield Output(meta(image.id, "headers.json"), _json_headers(image), origin=origin, unit=unit)
     if image.ancestry is not None:
-        yield Output(paths.image_url(image.id, "ancestry"), v1_json.ancestry(image), origin=origin)
+        yield Output(url(image.id, "ancestry"), v1_json.ancestry(image), origin=origin, unit=unit)
     if image.files is not None:
-        yield Output(paths.image_url(image.id, "files"), image.files, origin=origin)
+        yield Output(url(image.id, "files"), image.files, origin=origin, unit=unit)
     elif image.files_unsupported:
-        yield Output(meta(image.id, "files.400"), b"", origin=origin)
+        yield Output(meta(image.id, "files.400"), b"", origin=origin, unit=unit)
     if include_layers and image.layer_path is not None:
         if image.layer_size == 0:
             # 0.9.1 answers a zero-length layer with 416; a static file would be a 200.
-            yield Output(meta(image.id, "layer.416"), b"", origin=origin)
+            yield Output(meta(image.id, "layer.416"), b"", origin=origin, unit=unit)
         else:
-            yield Output(paths.image_url(image.id, "layer"), source=image.layer_path, origin=origin)
+            yield Output(url(image.id, "layer"), source=image.layer_path, origin=origin, unit=unit)
 
 
 def _json_headers(image: Image) -> bytes:
@@ -194,4 +193,8 @@ def _json_headers(image: Image) -> bytes:
         headers["X-Docker-Size"] = str(image.layer_size)
     if image.checksums:
         headers["X-Docker-Checksum-Payload"] = list(image.checksums)
-    return json.dumps(headers, sort_keys=True).encode()
+    return _HEADERS.encode(headers).encode()
+
+
+_HEADERS = json.JSONEncoder(sort_keys=True)
+"""`json.dumps(…, sort_keys=True)`'s encoder, made once rather than per image."""

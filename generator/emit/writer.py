@@ -60,7 +60,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from generator import paths
 from generator.emit import units
@@ -80,6 +82,22 @@ Manifest = Mapping[str, tuple[str, ...]]
 
 class PatchConflict(Exception):
     """A patch would have to settle a clash between files; the build redoes everything."""
+
+
+class SplitConflict(Exception):
+    """Two processes of a split build claimed clashing paths; the build runs again on one."""
+
+
+@dataclass
+class Claims:
+    """What one writer claimed and staged (kept units aside): a forked worker's answer."""
+
+    files: dict[str, str]
+    dirs: set[str]
+    units: dict[str, list[str]]
+    staged: list[str]
+    staged_dirs: list[str]
+    unchanged: int
 
 
 def lock_path(output: Path) -> Path:
@@ -184,8 +202,7 @@ class SiteWriter:
             self.unchanged += 1
             return True
         self._stage(relpath, target)
-        with open(target, "wb") as f:  # noqa: PTH123 (the hot path: one call per file)
-            f.write(data)
+        _write_file(target, data)
         return True
 
     def link(self, relpath: str, source: Path, origin: str, unit: str = units.SITE) -> bool:
@@ -203,7 +220,9 @@ class SiteWriter:
             if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                 self.report.problem(source, f"cannot link into the site: {exc.strerror}")
                 self._files.pop(relpath, None)
-                self._staged.pop()
+                self._units[unit].remove(relpath)  # type: ignore[union-attr] (a list: claimed)
+                if self.patching:
+                    self._staged.pop()
                 return False
             shutil.copyfile(source, target)
         return True
@@ -213,9 +232,10 @@ class SiteWriter:
 
         The folder is always new: a patch replaces the published one whole.
         """
-        target = self._claim(relpath, origin, unit, folder=True)
-        if target is None:
+        claimed = self._claim(relpath, origin, unit, folder=True)
+        if claimed is None:
             return None
+        target = Path(claimed)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.mkdir()
         self._dirs.add(relpath)
@@ -228,9 +248,16 @@ class SiteWriter:
 
         It goes beside the output, in `state_dir`, as `<name>.new` until `publish()`.
         """
+        with self.state_file(name) as f:
+            f.write(data)
+
+    @contextlib.contextmanager
+    def state_file(self, name: str) -> Iterator[BinaryIO]:
+        """`write_state` as a file to write into: the state is streamed, never held whole."""
         self.state_dir.mkdir(exist_ok=True)
-        (self.state_dir / f"{name}{_NEW}").write_bytes(data)
-        self._state.append(name)
+        self._state.append(name)  # first: `discard()` removes what a failure leaves
+        with (self.state_dir / f"{name}{_NEW}").open("wb") as f:
+            yield f
 
     def keep(self, unit: str) -> None:
         """Keep `unit`'s published files as they are (a patch carries them over)."""
@@ -239,6 +266,36 @@ class SiteWriter:
         kept = self._previous.get(unit, ())
         self._units[unit] = kept  # already sorted (a tuple of `manifest()`)
         self._kept.update(kept)
+
+    def claims(self) -> Claims:
+        """Everything this writer claimed, for the parent of a split build (`absorb`)."""
+        written = {u: f for u, f in self._units.items() if isinstance(f, list)}
+        return Claims(
+            self._files, self._dirs, written, self._staged, self._staged_dirs, self.unchanged
+        )
+
+    def absorb(self, other: Claims) -> None:
+        """Add what a forked worker wrote into the same staging folder.
+
+        The two halves never saw each other's paths, so the rules are checked
+        across them here; any clash raises SplitConflict (which file a build
+        keeps is decided by write order, which only a single process has).
+        """
+        for relpath in other.files:
+            if relpath in self._files or relpath in self._dirs:
+                raise SplitConflict(relpath)
+        for folder in other.dirs:
+            if folder in self._files or folder in self._kept:
+                raise SplitConflict(folder)
+        for unit, files in other.units.items():
+            if unit in self._units:
+                raise SplitConflict(unit)
+            self._units[unit] = files
+        self._files.update(other.files)
+        self._dirs.update(other.dirs)
+        self._staged += other.staged
+        self._staged_dirs += other.staged_dirs
+        self.unchanged += other.unchanged
 
     def written(self) -> dict[str, str]:
         """Every file written so far, with what wrote it (kept files not included)."""
@@ -256,42 +313,41 @@ class SiteWriter:
         """Files (and claimed folders) of the whole site, kept ones included."""
         return len(self._files) + len(self._kept)
 
-    def _stage(self, relpath: str, target: Path) -> None:
+    def _stage(self, relpath: str, target: str) -> None:
         if self.patching:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(target), exist_ok=True)  # noqa: PTH103, PTH120 (hot path)
             self._staged.append(relpath)
 
     def _claim(
         self, relpath: str, origin: str, unit: str, folder: bool = False
-    ) -> Path | None:
-        """Check `relpath` against every rule, reserve it, create its folders.
+    ) -> str | None:
+        """Check `relpath` against every rule, reserve it, create its folders; its staged path.
 
         Plain string work: this runs for every file of the site. A path made
         only of non-empty segments other than `.` and `..` cannot leave the
         staging folder, which holds no symlinks (the writer makes none).
+
+        Most files land in a folder already claimed (a sibling came first).
+        Such a folder's segments were checked, it exists, and no file was
+        claimed at it or above it (every rule below keeps it so; a whole
+        claimed folder, `directory()`, is in `_files` and goes the long way),
+        so only the last segment needs a look.
         """
+        parent, slash, name = relpath.rpartition("/")
+        known = parent in self._dirs and parent not in self._files if parent else not slash
+        if known and not self.patching:
+            if name in ("", ".", ".."):
+                self._refuse_escape(relpath, origin)
+                return None
+            return None if self._clashes(relpath, origin) else self._reserve(relpath, origin, unit)
         parts = relpath.split("/")
         if any(p in ("", ".", "..") for p in parts):
-            self.report.problem(
-                relpath, f"{origin}: path would leave the output; not written", kind="collision"
-            )
+            self._refuse_escape(relpath, origin)
             return None
         parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
         if self.patching:
             self._check_patch(relpath, parents, folder)
-        if relpath in self._files:
-            self.report.problem(
-                relpath,
-                f"{origin} maps to the same file as {self._files[relpath]}; kept the first",
-                kind="collision",
-            )
-            return None
-        if relpath in self._dirs:
-            self.report.problem(
-                relpath,
-                f"{origin} needs a file where other documents need a folder; not written",
-                kind="collision",
-            )
+        if self._clashes(relpath, origin):
             return None
         for parent in parents:
             if parent in self._files:
@@ -303,15 +359,44 @@ class SiteWriter:
                 )
                 return None
         if not self.patching and parents and parents[-1] not in self._made:
-            Path(f"{self._root}/{parents[-1]}").mkdir(parents=True, exist_ok=True)
-            self._made.update(parents)
+            for folder in parents:
+                if folder not in self._made:
+                    _make_folder(f"{self._root}/{folder}")
+                    self._made.add(folder)
         self._dirs.update(parents)
+        return self._reserve(relpath, origin, unit)
+
+    def _refuse_escape(self, relpath: str, origin: str) -> None:
+        self.report.problem(
+            relpath, f"{origin}: path would leave the output; not written", kind="collision"
+        )
+
+    def _clashes(self, relpath: str, origin: str) -> bool:
+        """Whether `relpath` is already a file or a folder of the site (a named problem)."""
+        if relpath in self._files:
+            self.report.problem(
+                relpath,
+                f"{origin} maps to the same file as {self._files[relpath]}; kept the first",
+                kind="collision",
+            )
+            return True
+        if relpath in self._dirs:
+            self.report.problem(
+                relpath,
+                f"{origin} needs a file where other documents need a folder; not written",
+                kind="collision",
+            )
+            return True
+        return False
+
+    def _reserve(self, relpath: str, origin: str, unit: str) -> str:
+        """Record `relpath` as written by `origin` for `unit`; its path in the staging folder."""
         self._files[relpath] = origin
         files = self._units.setdefault(unit, [])
         if isinstance(files, tuple):  # a kept unit written again: a full build would clash
             raise PatchConflict(relpath)
         files.append(relpath)
-        return Path(f"{self._root}/{relpath}")
+        return f"{self._root}/{relpath}"
 
     def _check_patch(self, relpath: str, parents: list[str], folder: bool) -> None:
         """A patch writes only what a full build would write the same way; else PatchConflict."""
@@ -479,6 +564,32 @@ def _prune(folder: Path, output: Path) -> None:
         except OSError:
             return
         folder = folder.parent
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+"""The flags of `open(path, "wb")`."""
+
+
+def _write_file(path: str, data: bytes) -> None:
+    """`open(path, "wb").write(data)` in three system calls instead of six (no fstat, ioctl
+    or lseek): the hot path, once per file of the site."""
+    fd = os.open(path, _CREATE, 0o666)
+    try:
+        done = os.write(fd, data) if data else 0
+        while done < len(data):  # a regular file takes it whole but for a full disk or a signal
+            done += os.write(fd, memoryview(data)[done:])
+    finally:
+        os.close(fd)
+
+
+def _make_folder(path: str) -> None:
+    """`os.mkdir`, fine if the folder exists (made by `directory()` or a split build's other
+    half); one system call, where `Path.mkdir(parents=True)` tries the deepest first."""
+    try:
+        os.mkdir(path)  # noqa: PTH102 (the hot path: plain strings)
+    except FileExistsError:
+        if not os.path.isdir(path):  # noqa: PTH112
+            raise
 
 
 def _same_bytes(path: Path, data: bytes) -> bool:

@@ -81,12 +81,71 @@ def _entry(member: tarfile.TarInfo) -> list[object] | None:
     ]
 
 
-def _entries(fobj: BinaryIO, layer: Path) -> list[list[object]]:
+# `tarfile.open(mode="r:*")` tries gzip, bz2 and xz before a plain tar, each
+# attempt a decompressor and a failed header parse: three times the work of
+# reading the tar on the plain layers docker pushed. The first bytes tell
+# which attempt would succeed, so the layer is opened in that mode at once;
+# where the bytes leave any doubt, `r:*` decides as before.
+_MAGIC_MODES = ((b"\x1f\x8b", "r:gz"), (b"BZh", "r:bz2"), (b"\xfd7zXZ\x00", "r:xz"))
+_ONLY_THESE = set(tarfile.TarFile.OPEN_METH) == {"tar", "gz", "bz2", "xz"}
+"""False on a Python whose `r:*` knows more formats (3.14 adds zstd): then it always decides."""
+_HEAD = 13
+"""Bytes to read first: the header of an `.lzma` stream, the longest that is checked."""
+
+
+def _mode(head: bytes) -> str:
+    """The `tarfile` mode `r:*` would settle on for a stream starting with `head`.
+
+    `r:*` (never a wrong answer) where gzip, bz2 or xz might read the stream
+    other than as its magic bytes say: liblzma's automatic decoder also takes
+    lzip and headerless `.lzma` streams.
+    """
+    for magic, mode in _MAGIC_MODES:
+        if head.startswith(magic):
+            return mode
+    if head.startswith(b"LZIP") or _may_be_lzma_alone(head) or not _ONLY_THESE:
+        return "r:*"
+    return "r:"
+
+
+def _may_be_lzma_alone(head: bytes) -> bool:
+    """Whether liblzma's `.lzma` decoder might accept `head` (it refuses what this refuses).
+
+    The checks of `alone_decoder.c` with `picky` set, as `lzma_auto_decoder`
+    sets it: a valid properties byte, a dictionary size of 2^n or 2^n + 2^(n-1)
+    (or unknown), and an uncompressed size under 256 GiB (or unknown).
+    """
+    if len(head) < _HEAD:
+        return True
+    if head[0] > (4 * 5 + 4) * 9 + 8:
+        return False
+    dict_size = int.from_bytes(head[1:5], "little")
+    if dict_size != 0xFFFFFFFF:
+        d = (dict_size - 1) & 0xFFFFFFFF
+        for shift in (2, 3, 4, 8, 16):
+            d |= d >> shift
+        if (d + 1) & 0xFFFFFFFF != dict_size:
+            return False
+    size = int.from_bytes(head[5:13], "little")
+    return size == 0xFFFFFFFFFFFFFFFF or size < 1 << 38
+
+
+def _members(fobj: BinaryIO, mode: str) -> list[tarfile.TarInfo]:
+    with tarfile.open(fileobj=fobj, mode=mode, encoding="utf-8", errors="surrogateescape") as tar:
+        return tar.getmembers()
+
+
+def _entries(fobj: BinaryIO, layer: Path, head: bytes) -> list[list[object]]:
+    mode = _mode(head)
+    members = None
+    if mode != "r:*":
+        try:
+            members = _members(fobj, mode)
+        except _BROKEN_STREAM:  # `r:*` decides, and words the error, as it always did
+            fobj.seek(0)
     try:
-        with tarfile.open(
-            fileobj=fobj, mode="r:*", encoding="utf-8", errors="surrogateescape"
-        ) as tar:
-            members = tar.getmembers()
+        if members is None:
+            members = _members(fobj, "r:*")
     except _BROKEN_STREAM as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise
@@ -103,9 +162,10 @@ def files_json(layer: Path) -> bytes:
     it does not exist.
     """
     with layer.open("rb") as fobj:
-        if not fobj.read(1):
+        head = fobj.read(_HEAD)
+        if not head:
             return b"[]"
         fobj.seek(0)
-        entries = _entries(fobj, layer)
+        entries = _entries(fobj, layer, head)
     # Python 2 json.dumps defaults: ", " / ": " separators, ASCII only.
     return json.dumps(entries, ensure_ascii=True).encode("ascii")

@@ -519,10 +519,6 @@ def _image(layer: schema1.V1Layer, manifest: Manifest, blobs: BlobFiles) -> Imag
     if layer.throwaway and blobs.exists(layer.blobsum):
         path = blobs.path(layer.blobsum)
     size = blob.size if blob is not None else len(schema1.GZIPPED_EMPTY_TAR)
-    try:
-        config = json.loads(layer.json)
-    except ValueError:  # not possible for what schema1 writes; kept total
-        config = {}
     return Image(
         id=layer.id,
         json=layer.json,
@@ -530,7 +526,6 @@ def _image(layer: schema1.V1Layer, manifest: Manifest, blobs: BlobFiles) -> Imag
         ancestry=tuple(reversed(ids[: position + 1])),
         layer_size=size,
         layer_path=path,
-        config=config,
     )
 
 

@@ -1,0 +1,146 @@
+"""Run a function in a forked child and get back what it returns: the build's second core.
+
+A build's data is already in memory when there is CPU work to share (the
+fingerprint walk's folder list, the crawled registry). `fork` hands it to a
+second process for free (copy on write, nothing pickled on the way in); only
+the child's answer is pickled back, through a private pipe.
+
+The child dies with its parent (`PR_SET_PDEATHSIG`): a killed build leaves no
+process writing into a staging folder the next build removes, and no
+inherited copy of the output lock held. The child leaves with `os._exit`: no
+atexit handlers, no flushing of buffers it inherited, no cleanup of what the
+parent still uses.
+
+`sitegen build` runs no other thread when it forks (tqdm's monitor thread is
+off, see progress.py), so no lock is inherited half-held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import pickle
+import signal
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from generator.errors import BuildError
+
+T = TypeVar("T")
+X = TypeVar("X")
+Y = TypeVar("Y")
+_PR_SET_PDEATHSIG = 1
+MIN_WORKER_ITEMS = 16
+"""`split_map` forks for at least this many items: fewer cost less than a fork of a big process."""
+
+
+def available() -> bool:
+    """Whether this system can fork (POSIX only)."""
+    return hasattr(os, "fork")
+
+
+class Forked(Generic[T]):
+    """`function()` running in a forked child; `result()` waits for its return value."""
+
+    def __init__(self, function: Callable[[], T], what: str) -> None:
+        self.what = what
+        read_fd, write_fd = os.pipe()
+        parent = os.getpid()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: never returns
+            os.close(read_fd)
+            _die_with(parent)
+            _answer(function, write_fd)
+        os.close(write_fd)
+        self._pipe = os.fdopen(read_fd, "rb")
+
+    def result(self) -> T:
+        """The child's return value; what it raised is raised here."""
+        with self._pipe:
+            answer = self._pipe.read()
+        _, status = os.waitpid(self.pid, 0)
+        if not answer:
+            raise BuildError(f"the {self.what} (pid {self.pid}) died: {_describe(status)}")
+        ok, value = pickle.loads(answer)  # our own child, through a private pipe
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def kill(self) -> None:
+        """Stop the child and reap it (when the parent's own half failed)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        self._pipe.close()
+        os.waitpid(self.pid, 0)
+
+
+def split_map(
+    function: Callable[[X], Y],
+    items: Sequence[X],
+    beside: Callable[[], T],
+    *,
+    jobs: int,
+    what: str,
+    worker_percent: int,
+) -> tuple[list[Y], T]:
+    """`[function(x) for x in items]` and `beside()`, on two cores when `jobs` > 1.
+
+    A forked worker maps `worker_percent` of the items (spread evenly over the
+    list) while this process runs `beside()` and maps the rest; the results
+    come back in the order of `items`. A failure on either side is raised here.
+    """
+    pct = worker_percent if jobs > 1 else 0
+    every = [i for i in range(len(items)) if i * pct % 100 < pct]
+    worker = None
+    if len(every) >= MIN_WORKER_ITEMS and available():
+        worker = Forked(lambda: [function(items[i]) for i in every], what)
+    else:
+        every = []
+    try:
+        alongside = beside()
+        theirs = set(every)
+        mine = {i: function(x) for i, x in enumerate(items) if i not in theirs}
+    except BaseException:
+        if worker is not None:
+            worker.kill()
+        raise
+    if worker is not None:
+        mine.update(zip(every, worker.result(), strict=True))
+    return [mine[i] for i in range(len(items))], alongside
+
+
+def _answer(function: Callable[[], object], write_fd: int) -> None:
+    """Run `function`, send (ok, value) or (False, exception) to the parent, and exit."""
+    try:
+        answer = pickle.dumps((True, function()), pickle.HIGHEST_PROTOCOL)
+    except BaseException as exc:  # everything goes back to the parent
+        answer = _pickled_error(exc)
+    try:
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(answer)
+    finally:
+        os._exit(0)
+
+
+def _pickled_error(exc: BaseException) -> bytes:
+    try:
+        return pickle.dumps((False, exc), pickle.HIGHEST_PROTOCOL)
+    except Exception:  # it does not pickle: keep its text
+        text = f"{type(exc).__name__}: {exc}"
+        return pickle.dumps((False, BuildError(text)), pickle.HIGHEST_PROTOCOL)
+
+
+def _die_with(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (a no-op elsewhere)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"

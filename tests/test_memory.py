@@ -1,0 +1,145 @@
+"""What keeps a build's memory small: the model, the build state, the search index writer.
+
+At 20,000 repositories a build must stay under 300 MB (README, "Speed and
+memory"). These tests pin the mechanisms that keep it there, each in a way
+that would fail if it were undone, without timing or measuring a whole build.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from generator import index, state
+from generator.emit import v1_tree
+from generator.model import Image, Repository, Tag
+from generator.report import Report
+from generator.sources import v1
+from tests.support.storage import image_id, write_image, write_repository
+
+# --- the model -------------------------------------------------------------------------------
+
+
+def test_image_config_is_decoded_from_the_stored_json_and_not_kept() -> None:
+    raw = b'{"os":"linux","config":{"Labels":{"team":"blue"}}}'
+    image = Image(id="a" * 64, json=raw)
+    assert image.config == {"os": "linux", "config": {"Labels": {"team": "blue"}}}
+    assert image.labels == {"team": "blue"}
+    assert b"linux" in pickle.dumps(image)  # in the raw bytes, once
+    assert pickle.dumps(image).count(b"team") == 1
+    for stored in (None, b"", b"[1, 2]", b'"text"', b"{not json", b"\xff"):
+        assert Image(id="b" * 64, json=stored).config == {}
+
+
+def test_a_crawl_shares_one_string_per_image_id(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    base, child = image_id("base"), image_id("child")
+    write_image(root, base)
+    write_image(root, child, base)
+    write_repository(root, "acme/web", {"latest": child})
+    registry = v1.crawl(root, Report())
+    parent, image = registry.image(base), registry.image(child)
+    assert parent is not None and image is not None and image.ancestry is not None
+    assert image.ancestry[1] is parent.id
+    assert image.parent is parent.id
+    assert registry.repositories[0].tags[0].value is image.id
+
+
+# --- the build state -------------------------------------------------------------------------
+
+
+def _memory(n: int) -> state.Memory:
+    images = [Image(id=f"{i:064x}", json=b'{"os":"linux"}', ancestry=(f"{i:064x}",))
+              for i in range(n)]
+    repos = [Repository("ns", f"r{i}", tags=(Tag("latest", f"{i:064x}"),)) for i in range(n)]
+    cache = {f"I:{i.id}": (i, ()) for i in images}
+    cache.update({f"R:{r.full_name}": (r, ()) for r in repos})
+    manifest = {f"image:{i.id}": (f"v1/images/{i.id}/json", f"v1/images/{i.id}/ancestry")
+                for i in images}
+    published = {f"ns/r{i}": {"latest": f"{i:064x}"} for i in range(n)}
+    return state.Memory(state.FORMAT, "key", manifest, cache=cache, published=published,
+                        feed=[{"title": "x"}])
+
+
+def test_the_memory_state_round_trips_in_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state, "_CHUNK", 7)
+    memory = _memory(100)
+    folder = state.state_dir(tmp_path / "site")
+    folder.mkdir()
+    with (folder / state.MEMORY_FILE).open("wb") as f:
+        state.dump_to(memory, f)
+    loaded = state.load_memory(tmp_path / "site")
+    assert loaded == memory
+    assert loaded is not None and list(loaded.cache) == list(memory.cache)  # crawl order kept
+    # Sources are one pickle, as before.
+    sources = state.Sources(state.FORMAT, "key", "v1", {"I:x": b"f"}, 1, state.Summary(), ())
+    (folder / state.SOURCES_FILE).write_bytes(state.dump(sources))
+    assert state.load_sources(tmp_path / "site") == sources
+
+
+def test_a_truncated_memory_state_reads_as_none(tmp_path: Path) -> None:
+    folder = state.state_dir(tmp_path / "site")
+    folder.mkdir()
+    data = state.dump(_memory(5000))
+    (folder / state.MEMORY_FILE).write_bytes(data[: len(data) * 2 // 3])
+    assert state.load_memory(tmp_path / "site") is None
+
+
+def test_writing_the_memory_state_holds_neither_the_file_nor_a_memo_of_it(
+    tmp_path: Path,
+) -> None:
+    memory = _memory(20_000)
+    path = tmp_path / "build.pickle"
+    with path.open("wb") as f:
+        tracemalloc.start()
+        try:
+            state.dump_to(memory, f)
+            # What stays (pickling gives each object its `__dict__`) was not held for the file.
+            current, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    size = path.stat().st_size
+    assert size > 5_000_000
+    # One pickle of it all held it whole (BytesIO) and a memo of every object in it.
+    assert peak - current < size / 10, (peak - current, size)
+
+
+# --- the search index ------------------------------------------------------------------------
+
+
+def test_the_search_index_spills_postings_to_disk_with_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "storage"
+    base = image_id("base")
+    write_image(root, base, labels={"org.opencontainers.image.title": "Base Image"})
+    for n in range(150):
+        iid = image_id(f"img{n}")
+        write_image(root, iid, base, labels={"team": f"team-{n % 7}", "version": f"1.{n}"})
+        write_repository(root, f"ns{n % 5}/service-{n:03d}", {"latest": iid, f"v1.{n}": iid})
+    registry = v1.crawl(root, Report())
+    repositories = v1_tree.select(registry, include_private=False).repositories
+
+    index.build_index(repositories, registry, tmp_path / "held")
+    runs = []
+    write_run = index._ChunkedPool._write_run
+
+    def counting(self: index._ChunkedPool, f: object, items: object) -> None:
+        runs.append(1)
+        write_run(self, f, items)
+
+    monkeypatch.setattr(index._ChunkedPool, "_write_run", counting)
+    monkeypatch.setattr(index, "_POOL_MB", 0.05)
+    monkeypatch.setattr(index, "_RUN_CHUNK", 100)
+    index.build_index(repositories, registry, tmp_path / "spilled")
+    assert len(runs) > 3
+    held = {p.name: p.read_bytes() for p in (tmp_path / "held").iterdir()}
+    spilled = {p.name: p.read_bytes() for p in (tmp_path / "spilled").iterdir()}
+    assert spilled == held
+    with index.SearchIndex.open(tmp_path / "spilled") as found:
+        assert found.ranked("label:team=team-3")

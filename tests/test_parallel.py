@@ -1,0 +1,118 @@
+"""Builds split over two processes (`emit/parallel.py`) publish what one process does."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from generator.build import build
+from generator.config import Config
+from generator.emit import units
+from generator.errors import BuildError
+from generator.report import Report
+from tests.support.storage import image_id, write_image, write_repository
+from tests.test_build import tree
+
+GOOD = image_id("good")
+
+
+def build_with(source: Path, output: Path, jobs: int, **options: object) -> Report:
+    report = Report()
+    config = Config(source=source, output=output, **options)  # type: ignore[arg-type]
+    build(config, report, jobs=jobs)
+    return report
+
+
+def test_two_processes_write_the_same_site_as_one(oracle_storage: Path, tmp_path: Path) -> None:
+    options = {"include_private": True, "include_layers": True}
+    one = build_with(oracle_storage, tmp_path / "one" / "site", 1, **options)
+    two = build_with(oracle_storage, tmp_path / "two" / "site", 2, **options)
+    assert tree(tmp_path / "one" / "site") == tree(tmp_path / "two" / "site")
+    assert [str(p) for p in one.problems] == [str(p) for p in two.problems]
+    assert one.problems, "the oracle has dangling tags: problems must survive the split"
+    # Both processes had work: the oracle's units fall on both sides of the split.
+    shares = {units.in_worker_share(units.repository(f"library/{n}")) for n in "abcdefgh"}
+    assert shares == {True, False}
+
+
+def _clashing_pair() -> str:
+    """A namespace `ns` whose `library/ns` and `ns/tags` units fall in different processes."""
+    for i in range(1000):
+        ns = f"ns{i}"
+        left = units.in_worker_share(units.repository(f"library/{ns}"))
+        if left != units.in_worker_share(units.repository(f"{ns}/tags")):
+            return ns
+    raise AssertionError("the split never separates two units")
+
+
+def test_a_clash_across_the_split_is_settled_on_one_core(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "storage"
+    write_image(root, GOOD)
+    ns = _clashing_pair()
+    # library/<ns>'s tag "json" and <ns>/tags' document both map to v1/repositories/<ns>/tags/json.
+    write_repository(root, f"library/{ns}", {"json": GOOD})
+    write_repository(root, f"{ns}/tags", {"latest": GOOD})
+    one = build_with(root, tmp_path / "one" / "site", 1)
+    logger = logging.getLogger("sitegen")  # the CLI's tests may have stopped its propagation
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="sitegen"):
+            two = build_with(root, tmp_path / "two" / "site", 2)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert "building again on one core" in caplog.text
+    assert tree(tmp_path / "one" / "site") == tree(tmp_path / "two" / "site")
+    collisions = [str(p) for p in two.problems if p.kind == "collision"]
+    assert collisions == [str(p) for p in one.problems if p.kind == "collision"]
+    assert len(collisions) == 1
+    assert not list(tmp_path.glob("two/.site.staging-*"))
+
+
+def _worker_image_id() -> str:
+    """An image id whose page the worker renders."""
+    for i in range(1000):
+        candidate = image_id(f"worker {i}")
+        if units.in_worker_share(units.image(candidate)):
+            return candidate
+    raise AssertionError("the worker's share holds no image")
+
+
+def test_a_failure_in_the_worker_fails_the_build_and_keeps_the_old_site(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    image = _worker_image_id()
+    write_image(root, image)
+    write_repository(root, "acme/web", {"latest": image})
+    output = tmp_path / "site"
+    build_with(root, output, 2)
+    before = tree(output)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "image.html").write_text("{{ no_such_variable.field }}\n")
+    # Only the worker renders an image page: its error comes back through the pipe.
+    with pytest.raises(BuildError, match=r"image\.html: line 1: UndefinedError"):
+        build_with(root, output, 2, templates_dir=templates)
+    assert tree(output) == before
+    assert not list(tmp_path.glob(".site.staging-*"))
+
+
+def test_a_split_walk_and_crawl_read_what_one_process_reads(tmp_path: Path) -> None:
+    # Enough image folders for the scan's and the crawl's workers to take a share.
+    root = tmp_path / "storage"
+    parent = None
+    for i in range(60):
+        image = image_id(f"image {i}")
+        write_image(root, image, parent if i % 4 else None)
+        parent = image
+        if i % 3 == 0:
+            write_repository(root, f"ns{i % 7}/repo{i}", {"latest": image, "v1": parent})
+    (root / "images" / image_id("image 7") / "json").write_text("{not json")  # a problem
+    (root / "images" / "stray-file").write_text("")  # an image entry that is no folder
+    one = build_with(root, tmp_path / "one" / "site", 1)
+    two = build_with(root, tmp_path / "two" / "site", 2)
+    assert tree(tmp_path / "one" / "site") == tree(tmp_path / "two" / "site")
+    assert [str(p) for p in two.problems] == [str(p) for p in one.problems]
+    assert any("image 7" in str(p) or image_id("image 7") in str(p) for p in two.problems)
