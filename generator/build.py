@@ -138,16 +138,16 @@ class _Build:
             and self.output.is_dir()
         ):
             return self._unchanged(old_sources, started)
-        memory = state.load_memory(self.output)
-        trusted = (
-            memory is not None
-            and not self.full
+        may_trust = (
+            not self.full
             and self.output.is_dir()
-            and memory.key == self.key
             and old_sources is not None
             and old_sources.key == self.key
             and old_sources.layout == self.layout
         )
+        # The crawl it remembers is read only if it may be used (it is the bulk of it).
+        memory = state.load_memory(self.output, crawl=may_trust)
+        trusted = memory is not None and may_trust and memory.key == self.key
         registry, cache = self._crawl(found, memory if trusted else None, old_sources)
         selection = v1_tree.select(registry, self.config.include_private)
         dirty: frozenset[str] | None = None

@@ -50,7 +50,7 @@ RACY_NS = 2_000_000_000
 """Entries modified this close to a walk are read again by the next build (see `Scan.kept`)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per storage entry: 75,000 at 20,000 repositories
 class Entry:
     """One storage entry of a v1 crawl: a namespace, a repository or an image."""
 

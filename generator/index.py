@@ -427,15 +427,15 @@ def _write_index(repositories: Sequence[Repository], registry: Registry, directo
     writer.commit()
 
 
-_POOL_MB = 16
+_POOL_MB = 8
 """Whoosh's estimate of the postings it keeps in memory before sorting a run to disk.
 
 The postings of 20,000 repositories take about 180 MB (1.3 million tuples);
 held whole they would be most of a build's memory. The index files are the
 same either way: the runs are merged in the same sorted order.
 """
-_RUN_CHUNK = 4096
-"""Postings pickled together in a spilled run."""
+_RUN_CHUNK = 1024
+"""Postings pickled together in a spilled run; the merge holds one chunk of each run."""
 
 
 class _ChunkedPool(writing.PostingPool):  # type: ignore[misc]

@@ -134,20 +134,24 @@ def load_sources(output: Path) -> Sources | None:
     return value if isinstance(value, Sources) and value.format == FORMAT else None
 
 
-def load_memory(output: Path, key: str | None = None) -> Memory | None:
-    """The memory of the site in `output`; with `key`, only if it was built with that key."""
-    value = _load(state_dir(output) / MEMORY_FILE)
+def load_memory(output: Path, key: str | None = None, *, crawl: bool = True) -> Memory | None:
+    """The memory of the site in `output`; with `key`, only if it was built with that key.
+
+    Without `crawl`, its crawl is left out (`cache` empty, `registry` None):
+    a build that will not trust it need not hold it beside its own.
+    """
+    value = _load(state_dir(output) / MEMORY_FILE, crawl)
     if not isinstance(value, Memory) or value.format != FORMAT:
         return None
     return value if key is None or value.key == key else None
 
 
-def _load(path: Path) -> object:
+def _load(path: Path, crawl: bool = True) -> object:
     try:
         with path.open("rb") as f:
             value = pickle.load(f)
             if isinstance(value, Memory) and value.format == FORMAT:
-                _load_chunks(value, f)
+                _load_chunks(value, f, crawl)
             return value
     except FileNotFoundError:
         return None
@@ -188,12 +192,16 @@ def dump_to(value: Sources | Memory, file: BinaryIO) -> None:
         _pickler(file).dump([])
 
 
-def _load_chunks(memory: Memory, file: BinaryIO) -> None:
-    """Read back the fields `dump_to` wrote in chunks after `memory`."""
+def _load_chunks(memory: Memory, file: BinaryIO, crawl: bool = True) -> None:
+    """Read back the fields `dump_to` wrote in chunks after `memory` (the crawl if `crawl`)."""
+    if not crawl:
+        memory.registry = None
     for name in _CHUNKED:
         found: dict[str, Any] = {}
+        keep = crawl or name != "cache"
         while chunk := pickle.load(file):
-            found.update(chunk)
+            if keep:
+                found.update(chunk)
         setattr(memory, name, found)
 
 

@@ -34,7 +34,7 @@ def test_image_config_is_decoded_from_the_stored_json_and_not_kept() -> None:
         assert Image(id="b" * 64, json=stored).config == {}
 
 
-def test_a_crawl_shares_one_string_per_image_id(tmp_path: Path) -> None:
+def test_a_crawl_holds_one_string_per_image_id(tmp_path: Path) -> None:
     root = tmp_path / "storage"
     base, child = image_id("base"), image_id("child")
     write_image(root, base)
@@ -46,6 +46,9 @@ def test_a_crawl_shares_one_string_per_image_id(tmp_path: Path) -> None:
     assert image.ancestry[1] is parent.id
     assert image.parent is parent.id
     assert registry.repositories[0].tags[0].value is image.id
+    # The layer as a string (a Path per image is 400 bytes), a Path when asked for.
+    assert image.layer_file == str(root / "images" / child / "layer")
+    assert image.layer_path == root / "images" / child / "layer"
 
 
 # --- the build state -------------------------------------------------------------------------
@@ -76,6 +79,11 @@ def test_the_memory_state_round_trips_in_chunks(
     loaded = state.load_memory(tmp_path / "site")
     assert loaded == memory
     assert loaded is not None and list(loaded.cache) == list(memory.cache)  # crawl order kept
+    # A build that will not trust the crawl (--full, other settings) does not hold it.
+    without = state.load_memory(tmp_path / "site", crawl=False)
+    assert without is not None and without.cache == {} and without.registry is None
+    assert (without.manifest, without.published, without.feed) == (
+        memory.manifest, memory.published, memory.feed)
     # Sources are one pickle, as before.
     sources = state.Sources(state.FORMAT, "key", "v1", {"I:x": b"f"}, 1, state.Summary(), ())
     (folder / state.SOURCES_FILE).write_bytes(state.dump(sources))

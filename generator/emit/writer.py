@@ -169,8 +169,6 @@ class SiteWriter:
         )
         self.staging.chmod(0o755)  # mkdtemp makes 0700; web servers must read it
         self._root = str(self.staging)
-        self._made: set[str] = set()
-        """Folders already created in the staging tree."""
         self._files: dict[str, str] = {}
         self._dirs: set[str] = {""}
         self._units: dict[str, list[str] | tuple[str, ...]] = {}
@@ -358,11 +356,11 @@ class SiteWriter:
                     kind="collision",
                 )
                 return None
-        if not self.patching and parents and parents[-1] not in self._made:
+        # When swapping, a folder in `_dirs` exists in the staging tree (with its parents).
+        if not self.patching and parents and parents[-1] not in self._dirs:
             for folder in parents:
-                if folder not in self._made:
+                if folder not in self._dirs:
                     _make_folder(f"{self._root}/{folder}")
-                    self._made.add(folder)
         self._dirs.update(parents)
         return self._reserve(relpath, origin, unit)
 

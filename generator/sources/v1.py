@@ -250,7 +250,7 @@ def _crawl_image(image_dir: Path, report: Report) -> Image | None:
         ancestry=_ancestry(layout.image_file(image_dir, "ancestry"), report),
         checksums=_checksums(layout.image_file(image_dir, "_checksum"), report),
         layer_size=layer_size,
-        layer_path=layer if layer_size is not None else None,
+        layer_file=str(layer) if layer_size is not None else None,
         files=files,
         files_unsupported=unsupported,
     )

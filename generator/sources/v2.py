@@ -525,7 +525,7 @@ def _image(layer: schema1.V1Layer, manifest: Manifest, blobs: BlobFiles) -> Imag
         parent=layer.parent,
         ancestry=tuple(reversed(ids[: position + 1])),
         layer_size=size,
-        layer_path=path,
+        layer_file=None if path is None else str(path),
     )
 
 
