@@ -116,3 +116,24 @@ def test_a_split_walk_and_crawl_read_what_one_process_reads(tmp_path: Path) -> N
     assert tree(tmp_path / "one" / "site") == tree(tmp_path / "two" / "site")
     assert [str(p) for p in two.problems] == [str(p) for p in one.problems]
     assert any("image 7" in str(p) or image_id("image 7") in str(p) for p in two.problems)
+
+
+def test_a_file_where_the_other_half_made_a_folder_is_settled_on_one_core(
+    tmp_path: Path,
+) -> None:
+    # library/<ns> publishes the file v1/repositories/<ns>/json; <ns>/json needs it as a folder.
+    for i in range(1000):
+        ns = f"ns{i}"
+        if units.in_worker_share(units.repository(f"library/{ns}")) != units.in_worker_share(
+            units.repository(f"{ns}/json")
+        ):
+            break
+    root = tmp_path / "storage"
+    write_image(root, GOOD)
+    write_repository(root, f"library/{ns}", {"latest": GOOD})
+    write_repository(root, f"{ns}/json", {"latest": GOOD})
+    one = build_with(root, tmp_path / "one" / "site", 1)
+    two = build_with(root, tmp_path / "two" / "site", 2)
+    assert tree(tmp_path / "one" / "site") == tree(tmp_path / "two" / "site")
+    assert [str(p) for p in two.problems] == [str(p) for p in one.problems]
+    assert any(p.kind == "collision" for p in two.problems)

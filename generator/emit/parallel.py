@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from generator.emit.v1_tree import Selection
-from generator.emit.writer import Claims, SiteWriter
+from generator.emit.writer import Claims, SiteWriter, SplitConflict
 from generator.forked import Forked
 from generator.progress import Advance
 
@@ -49,12 +49,23 @@ def split(
     worker = Forked(worker_half, "render worker")
     try:
         mine = work(dataclasses.replace(selection, worker=False), advance)
+    except _CLASHES as exc:
+        worker.kill()
+        raise SplitConflict(str(exc.filename)) from exc
     except BaseException:
         worker.kill()
         raise
-    theirs, claims = worker.result()
+    try:
+        theirs, claims = worker.result()
+    except _CLASHES as exc:
+        raise SplitConflict(str(exc.filename)) from exc
     writer.absorb(claims)
     return mine, theirs
+
+
+_CLASHES = (FileExistsError, IsADirectoryError, NotADirectoryError)
+"""What a half meets when the other made a file where it needs a folder, or the reverse:
+one process's writer refuses such clashes before touching the disk, two halves cannot."""
 
 
 def _no_progress(n: int = 1) -> None:
