@@ -37,12 +37,12 @@ def test_two_processes_write_the_same_site_as_one(oracle_storage: Path, tmp_path
     assert shares == {True, False}
 
 
-def _clashing_pair() -> str:
-    """A namespace `ns` whose `library/ns` and `ns/tags` units fall in different processes."""
+def _clashing_pair(name: str) -> str:
+    """A namespace `ns` whose `library/ns` and `ns/<name>` units fall in different processes."""
     for i in range(1000):
         ns = f"ns{i}"
         left = units.in_worker_share(units.repository(f"library/{ns}"))
-        if left != units.in_worker_share(units.repository(f"{ns}/tags")):
+        if left != units.in_worker_share(units.repository(f"{ns}/{name}")):
             return ns
     raise AssertionError("the split never separates two units")
 
@@ -52,7 +52,7 @@ def test_a_clash_across_the_split_is_settled_on_one_core(
 ) -> None:
     root = tmp_path / "storage"
     write_image(root, GOOD)
-    ns = _clashing_pair()
+    ns = _clashing_pair("tags")
     # library/<ns>'s tag "json" and <ns>/tags' document both map to v1/repositories/<ns>/tags/json.
     write_repository(root, f"library/{ns}", {"json": GOOD})
     write_repository(root, f"{ns}/tags", {"latest": GOOD})
@@ -122,12 +122,7 @@ def test_a_file_where_the_other_half_made_a_folder_is_settled_on_one_core(
     tmp_path: Path,
 ) -> None:
     # library/<ns> publishes the file v1/repositories/<ns>/json; <ns>/json needs it as a folder.
-    for i in range(1000):
-        ns = f"ns{i}"
-        if units.in_worker_share(units.repository(f"library/{ns}")) != units.in_worker_share(
-            units.repository(f"{ns}/json")
-        ):
-            break
+    ns = _clashing_pair("json")
     root = tmp_path / "storage"
     write_image(root, GOOD)
     write_repository(root, f"library/{ns}", {"latest": GOOD})
