@@ -243,7 +243,7 @@ class _Build:
         all of them are listed unit by unit, so that every build reports what
         a full one does, in the same order.
         """
-        found: dict[str, list[Problem]] = {unit: list(p) for unit, p in kept.items()}
+        found: dict[str, list[Problem]] = {unit: list(p) for unit, p in kept.items() if p}
 
         def emit_units(share: Selection, advance: Advance) -> dict[str, list[Problem]]:
             return self._emit_units(writer, share, registry, advance)
@@ -258,8 +258,8 @@ class _Build:
         for unit in sorted(found):
             for problem in found[unit]:
                 self.report.problems.append(problem)
-        for unit in kept:
-            for problem in kept[unit]:
+        for problems in kept.values():
+            for problem in problems:
                 log.info("%s", problem)
         return {unit: tuple(problems) for unit, problems in sorted(found.items()) if problems}
 

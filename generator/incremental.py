@@ -349,8 +349,10 @@ def dirty_units(
     new_repos = {r.full_name: r for r in new.repositories}
     old_images = {i.id: i for i in old.images}
     new_images = {i.id: i for i in new.images}
-    changed_repos = {name for name, repo in new_repos.items() if old_repos.get(name) != repo}
-    changed_images = {i for i, image in new_images.items() if old_images.get(i) != image}
+    # An entry the build did not read again is the very object the last build kept: `is`
+    # answers for nearly all of them, without comparing every field.
+    changed_repos = {name for name, r in new_repos.items() if not _same(old_repos.get(name), r)}
+    changed_images = {i for i, image in new_images.items() if not _same(old_images.get(i), image)}
     changed_images |= set(old_images) ^ set(new_images)
     gone = set(old_repos) - set(new_repos)
     if not (changed_repos or changed_images or gone):
@@ -360,19 +362,18 @@ def dirty_units(
     # Images: changed ones, those a changed repository points at (then or now), descendants.
     pointed = changed_images | {tag.image_id for repo in moved for tag in repo.tags}
     chains = {i: _chain(image, new_images) for i, image in new_images.items()}
-    dirty = {
-        units.image(i)
-        for i, chain in chains.items()
-        if i in pointed or not changed_images.isdisjoint(chain)
-    }
+    reaching = {i for i, chain in chains.items() if not changed_images.isdisjoint(chain)}
+    dirty = {units.image(i) for i in chains if i in pointed or i in reaching}
+
+    def reaches(image_id: str) -> bool:
+        """Whether a tag on `image_id` reaches a changed image (one the site lacks: itself)."""
+        return image_id in reaching if image_id in chains else image_id in changed_images
+
     # Repositories: changed ones, and those whose tags reach a changed image.
     touched = {
         name
         for name, repo in new_repos.items()
-        if name in changed_repos
-        or not changed_images.isdisjoint(
-            i for tag in repo.tags for i in chains.get(tag.image_id, (tag.image_id,))
-        )
+        if name in changed_repos or any(reaches(tag.image_id) for tag in repo.tags)
     }
     dirty |= {units.repository(name) for name in touched}
     dirty |= {units.namespace(repo.namespace) for repo in moved}
@@ -385,6 +386,10 @@ def dirty_units(
     ):
         dirty.add(units.SEARCH)
     return frozenset(dirty), changed_repos
+
+
+def _same(old: object, new: object) -> bool:
+    return old is new or old == new
 
 
 def _chain(image: Image, images: Mapping[str, Image]) -> tuple[str, ...]:

@@ -71,10 +71,18 @@ class Repository:
         return f"{self.namespace}/{self.name}"
 
     def image_ids(self) -> tuple[str, ...]:
-        """Ids named by tags and by `_index_images`, sorted, without duplicates."""
-        ids = {tag.image_id for tag in self.tags}
-        ids.update(_index_image_ids(self.index_images))
-        return tuple(sorted(ids))
+        """Ids named by tags and by `_index_images`, sorted, without duplicates.
+
+        Remembered by the object (and so in the build state with it): every
+        build asks every repository, and decoding `_index_images` is most of it.
+        """
+        found = self.__dict__.get("_image_ids")
+        if found is None:
+            ids = {tag.image_id for tag in self.tags}
+            ids.update(_index_image_ids(self.index_images))
+            found = tuple(sorted(ids))
+            object.__setattr__(self, "_image_ids", found)
+        return found  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
