@@ -27,14 +27,17 @@ they are internal files that only the build that wrote them reads.
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import dataclasses
+import gc
 import hashlib
 import io
 import itertools
 import logging
 import os
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PosixPath
 from typing import Any, BinaryIO
@@ -148,7 +151,7 @@ def load_memory(output: Path, key: str | None = None, *, crawl: bool = True) -> 
 
 def _load(path: Path, crawl: bool = True) -> object:
     try:
-        with path.open("rb") as f:
+        with path.open("rb") as f, _collector_paused():
             value = pickle.load(f)
             if isinstance(value, Memory) and value.format == FORMAT:
                 _load_chunks(value, f, crawl)
@@ -158,6 +161,20 @@ def _load(path: Path, crawl: bool = True) -> object:
     except Exception as exc:  # any damage means: start from nothing
         log.info("%s: unreadable (%s); building everything", path, exc)
         return None
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic collector paused: unpickling allocates a million objects, none of them
+    garbage, and the collector would walk them all again and again (loading the crawl of
+    20,000 repositories took 3 times longer)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def dump(value: Sources | Memory) -> bytes:
