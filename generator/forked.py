@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import pickle
 import signal
@@ -47,6 +48,10 @@ class Forked(Generic[T]):
         self.what = what
         read_fd, write_fd = os.pipe()
         parent = os.getpid()
+        # The cyclic GC writes into the header of every object it scans: in the child, each
+        # page of the parent's heap would be copied. Frozen objects are never scanned (the
+        # CPython docs' advice for fork), by either process until the child is reaped.
+        gc.freeze()
         self.pid = os.fork()
         if self.pid == 0:  # the child: never returns
             os.close(read_fd)
@@ -60,6 +65,7 @@ class Forked(Generic[T]):
         with self._pipe:
             answer = self._pipe.read()
         _, status = os.waitpid(self.pid, 0)
+        gc.unfreeze()
         if not answer:
             raise BuildError(f"the {self.what} (pid {self.pid}) died: {_describe(status)}")
         ok, value = pickle.loads(answer)  # our own child, through a private pipe
@@ -73,6 +79,7 @@ class Forked(Generic[T]):
             os.kill(self.pid, signal.SIGKILL)
         self._pipe.close()
         os.waitpid(self.pid, 0)
+        gc.unfreeze()
 
 
 def split_map(
