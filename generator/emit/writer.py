@@ -75,7 +75,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from generator import paths
 from generator.emit import units
@@ -220,7 +220,7 @@ class SiteWriter:
         skips reading it back, for files known to have changed).
         """
         if not self.patching:
-            return self._place(relpath, origin, unit, lambda target: _write_new(target, data))
+            return self._place(relpath, origin, unit, _write_new, data)
         target = self._claim(relpath, origin, unit)
         if target is None:
             return False
@@ -235,7 +235,7 @@ class SiteWriter:
         """Hard-link `source` at `relpath` (copied across file systems)."""
         if not self.patching:
             try:
-                return self._place(relpath, origin, unit, lambda target: _link_new(source, target))
+                return self._place(relpath, origin, unit, _link_new, source)
             except OSError as exc:
                 self.report.problem(source, f"cannot link into the site: {exc.strerror}")
                 self._packed.unit(unit)
@@ -266,7 +266,7 @@ class SiteWriter:
         The folder is always new: a patch replaces the published one whole.
         """
         if not self.patching:
-            if not self._place(relpath, origin, unit, os.mkdir):
+            if not self._place(relpath, origin, unit, _mkdir_new, None):
                 return None
             self._folders[relpath] = origin
             return self.staging / relpath
@@ -379,9 +379,10 @@ class SiteWriter:
     # -- a whole tree: the staging folder is the record -----------------------
 
     def _place(
-        self, relpath: str, origin: str, unit: str, make: Callable[[str], object]
+        self, relpath: str, origin: str, unit: str, make: Callable[[str, Any], object], arg: Any
     ) -> bool:
-        """Check `relpath`, then `make` it in the staging folder (which fails on a clash).
+        """Check `relpath`, then `make(target, arg)` it in the staging folder (which fails on a
+        clash).
 
         `make` creates the file or folder at the staged path, failing as the
         system does when something is there already (`O_EXCL`, `link`,
@@ -396,11 +397,11 @@ class SiteWriter:
         target = f"{self._root}/{relpath}"
         try:
             try:
-                make(target)
+                make(target, arg)
             except FileNotFoundError:
                 if not self._make_parents(relpath):
                     raise NotADirectoryError(relpath) from None
-                make(target)
+                make(target, arg)
         except FileExistsError:
             self._refuse_existing(relpath, origin)
             return False
@@ -743,7 +744,11 @@ def _write_new(path: str, data: bytes) -> None:
     _write_file(path, data, _CREATE_NEW)
 
 
-def _link_new(source: Path, path: str) -> None:
+def _mkdir_new(path: str, _: None) -> None:
+    os.mkdir(path)  # noqa: PTH102
+
+
+def _link_new(path: str, source: Path) -> None:
     """Hard-link `source` at `path`, which must not exist yet; copied across file systems."""
     try:
         os.link(source, path)
@@ -819,8 +824,8 @@ class _Packed(dict[str, str]):
         super().__init__()
         self.count = 0
         """Paths claimed, over all units."""
-        self._last = ("", "")
-        """(unit, origin) of the last path added: its unit's current origin."""
+        self._last_unit = self._last_origin = ""
+        """Of the last path added: its unit's current origin (the usual case: no search)."""
 
     def unit(self, unit: str) -> None:
         """Record `unit`, if new, with no paths."""
@@ -830,11 +835,13 @@ class _Packed(dict[str, str]):
         packed = self.get(unit)
         if not packed:
             self[unit] = f"/{origin}\0{relpath}"
-        elif self._last == (unit, origin) or _origin_before(packed, len(packed)) == origin:
+        elif (
+            self._last_unit == unit and self._last_origin == origin
+        ) or _origin_before(packed, len(packed)) == origin:
             self[unit] = f"{packed}\0{relpath}"
         else:
             self[unit] = f"{packed}\0/{origin}\0{relpath}"
-        self._last = (unit, origin)
+        self._last_unit, self._last_origin = unit, origin
         self.count += 1
 
     def absorb(self, other: Mapping[str, str], count: int) -> None:
