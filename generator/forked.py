@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import pickle
 import signal
@@ -47,6 +48,10 @@ class Forked(Generic[T]):
         self.what = what
         read_fd, write_fd = os.pipe()
         parent = os.getpid()
+        # The cyclic GC writes into the header of every object it scans: in the child, each
+        # page of the parent's heap would be copied. Frozen objects are never scanned (the
+        # CPython docs' advice for fork), by either process until the child is reaped.
+        gc.freeze()
         self.pid = os.fork()
         if self.pid == 0:  # the child: never returns
             os.close(read_fd)
@@ -57,12 +62,16 @@ class Forked(Generic[T]):
 
     def result(self) -> T:
         """The child's return value; what it raised is raised here."""
+        died = False
         with self._pipe:
-            answer = self._pipe.read()
+            try:  # unpickled as it arrives: the answer's bytes are never held whole
+                ok, value = pickle.load(self._pipe)  # our own child, through a private pipe
+            except (EOFError, pickle.UnpicklingError):
+                died = True
         _, status = os.waitpid(self.pid, 0)
-        if not answer:
+        gc.unfreeze()
+        if died:
             raise BuildError(f"the {self.what} (pid {self.pid}) died: {_describe(status)}")
-        ok, value = pickle.loads(answer)  # our own child, through a private pipe
         if not ok:
             raise value
         return value  # type: ignore[no-any-return]
@@ -73,6 +82,7 @@ class Forked(Generic[T]):
             os.kill(self.pid, signal.SIGKILL)
         self._pipe.close()
         os.waitpid(self.pid, 0)
+        gc.unfreeze()
 
 
 def split_map(
@@ -111,16 +121,27 @@ def split_map(
 
 
 def _answer(function: Callable[[], object], write_fd: int) -> None:
-    """Run `function`, send (ok, value) or (False, exception) to the parent, and exit."""
-    try:
-        answer = pickle.dumps((True, function()), pickle.HIGHEST_PROTOCOL)
-    except BaseException as exc:  # everything goes back to the parent
-        answer = _pickled_error(exc)
+    """Run `function`, send (ok, value) or (False, exception) to the parent, and exit.
+
+    The value is pickled into the pipe as it goes (a render worker's claims
+    are tens of megabytes at 20,000 repositories): one that does not pickle
+    leaves a broken answer, which the parent reports as the child's death.
+    """
+    status = 0
     try:
         with os.fdopen(write_fd, "wb") as pipe:
-            pipe.write(answer)
+            try:
+                value = function()
+            except BaseException as exc:  # everything goes back to the parent
+                pipe.write(_pickled_error(exc))
+            else:
+                try:
+                    pickle.dump((True, value), pipe, pickle.HIGHEST_PROTOCOL)
+                except Exception as exc:
+                    os.write(2, f"cannot send the answer: {type(exc).__name__}: {exc}\n".encode())
+                    status = 1
     finally:
-        os._exit(0)
+        os._exit(status)
 
 
 def _pickled_error(exc: BaseException) -> bytes:

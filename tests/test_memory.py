@@ -15,6 +15,7 @@ import pytest
 
 from generator import index, state
 from generator.emit import v1_tree
+from generator.emit.writer import SiteWriter
 from generator.model import Image, Repository, Tag
 from generator.report import Report
 from generator.sources import v1
@@ -49,6 +50,31 @@ def test_a_crawl_holds_one_string_per_image_id(tmp_path: Path) -> None:
     # The layer as a string (a Path per image is 400 bytes), a Path when asked for.
     assert image.layer_file == str(root / "images" / child / "layer")
     assert image.layer_path == root / "images" / child / "layer"
+
+
+# --- the writer ------------------------------------------------------------------------------
+
+
+def test_a_whole_tree_is_remembered_by_unit_not_by_path(tmp_path: Path) -> None:
+    # 593,000 files at 20,000 repositories: a string and a dict entry per path was 160 MB.
+    writer = SiteWriter(tmp_path / "site", Report())
+    ids = [f"{i:064x}" for i in range(200)]
+    paths = [f"v1/images/{i}/{name}" for i in ids for name in ("json", "ancestry", "files", "x")]
+    paths += [f"v1/images/{i}/more/{n}" for i in ids for n in range(16)]
+    tracemalloc.start()
+    try:
+        for relpath in paths:
+            image = relpath[10:74]
+            writer.write(relpath, b"", f"image {image}", f"image:{image}")
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    characters = sum(len(p) for p in paths)
+    assert held < characters + 24 * len(paths), (held, characters, len(paths))
+    manifest = writer.manifest()
+    assert sum(len(files) for files in manifest.values()) == len(paths)
+    assert manifest[f"image:{ids[0]}"][0] == f"v1/images/{ids[0]}/ancestry"
+    writer.discard()
 
 
 # --- the build state -------------------------------------------------------------------------

@@ -46,19 +46,23 @@ def split(
         found = work(dataclasses.replace(selection, worker=True), _no_progress)
         return found, writer.claims()
 
-    worker = Forked(worker_half, "render worker")
+    writer.shared = True  # both write into one staging folder: what this one did not make
     try:
-        mine = work(dataclasses.replace(selection, worker=False), advance)
-    except _CLASHES as exc:
-        worker.kill()
-        raise SplitConflict(str(exc.filename)) from exc
-    except BaseException:
-        worker.kill()
-        raise
-    try:
-        theirs, claims = worker.result()
-    except _CLASHES as exc:
-        raise SplitConflict(str(exc.filename)) from exc
+        worker = Forked(worker_half, "render worker")
+        try:
+            mine = work(dataclasses.replace(selection, worker=False), advance)
+        except _CLASHES as exc:
+            worker.kill()
+            raise SplitConflict(str(exc.filename)) from exc
+        except BaseException:
+            worker.kill()
+            raise
+        try:
+            theirs, claims = worker.result()
+        except _CLASHES as exc:
+            raise SplitConflict(str(exc.filename)) from exc
+    finally:
+        writer.shared = False
     writer.absorb(claims)
     return mine, theirs
 

@@ -47,6 +47,18 @@ leave the staging folder (pelican's `sanitised_join` habit). A patch never
 resolves such a clash itself: it raises `PatchConflict`, and the build
 starts over as a full one, whose rule (the first file written is kept) then
 decides.
+
+**What a whole tree costs to remember.** At 20,000 repositories a site has
+593,000 files and 300,000 folders: a string, a dict entry and a set entry for
+each of them was 160 MB. When swapping, the staging folder starts empty and
+holds exactly what was claimed, so it is its own record: every file is
+created with `O_EXCL` (a second claim fails there, as does a file where a
+folder is, or the reverse), and folders are made when a create finds none.
+What the build still needs, the files of each unit for the state (and, for
+the rare problem, what wrote a file), is kept as one string per unit
+(`_Packed`), a third of the size. A split build's two processes share the
+staging folder, so a clash across them is met on the disk too: a file or
+folder that this process did not make raises SplitConflict.
 """
 
 from __future__ import annotations
@@ -57,12 +69,13 @@ import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from generator import paths
 from generator.emit import units
@@ -90,7 +103,10 @@ class SplitConflict(Exception):
 
 @dataclass
 class Claims:
-    """What one writer claimed and staged (kept units aside): a forked worker's answer."""
+    """What one writer claimed and staged (kept units aside): a forked worker's answer.
+
+    A patch's claims are path by path; a whole tree's are packed by unit (`packed`).
+    """
 
     files: dict[str, str]
     dirs: set[str]
@@ -98,6 +114,9 @@ class Claims:
     staged: list[str]
     staged_dirs: list[str]
     unchanged: int
+    packed: dict[str, str]
+    folders: dict[str, str]
+    count: int
 
 
 def lock_path(output: Path) -> Path:
@@ -170,7 +189,14 @@ class SiteWriter:
         self.staging.chmod(0o755)  # mkdtemp makes 0700; web servers must read it
         self._root = str(self.staging)
         self._files: dict[str, str] = {}
+        """A patch's claims: file (or claimed folder) → what wrote it."""
         self._dirs: set[str] = {""}
+        self._packed = _Packed()
+        """A whole tree's claims, by unit (see the module docstring)."""
+        self._folders: dict[str, str] = {}
+        """A whole tree's claimed folders (`directory()`) → what claimed them."""
+        self.shared = False
+        """True while another process writes into the same staging folder (`emit/parallel.py`)."""
         self._units: dict[str, list[str] | tuple[str, ...]] = {}
         self._kept: set[str] = set()
         self._staged: list[str] = []
@@ -193,6 +219,8 @@ class SiteWriter:
         In a patch, a file that already holds `data` is left alone (`compare=False`
         skips reading it back, for files known to have changed).
         """
+        if not self.patching:
+            return self._place(relpath, origin, unit, _write_new, data)
         target = self._claim(relpath, origin, unit)
         if target is None:
             return False
@@ -205,6 +233,13 @@ class SiteWriter:
 
     def link(self, relpath: str, source: Path, origin: str, unit: str = units.SITE) -> bool:
         """Hard-link `source` at `relpath` (copied across file systems)."""
+        if not self.patching:
+            try:
+                return self._place(relpath, origin, unit, _link_new, source)
+            except OSError as exc:
+                self.report.problem(source, f"cannot link into the site: {exc.strerror}")
+                self._packed.unit(unit)
+                return False
         target = self._claim(relpath, origin, unit)
         if target is None:
             return False
@@ -230,6 +265,11 @@ class SiteWriter:
 
         The folder is always new: a patch replaces the published one whole.
         """
+        if not self.patching:
+            if not self._place(relpath, origin, unit, _mkdir_new, None):
+                return None
+            self._folders[relpath] = origin
+            return self.staging / relpath
         claimed = self._claim(relpath, origin, unit, folder=True)
         if claimed is None:
             return None
@@ -269,7 +309,8 @@ class SiteWriter:
         """Everything this writer claimed, for the parent of a split build (`absorb`)."""
         written = {u: f for u, f in self._units.items() if isinstance(f, list)}
         return Claims(
-            self._files, self._dirs, written, self._staged, self._staged_dirs, self.unchanged
+            self._files, self._dirs, written, self._staged, self._staged_dirs, self.unchanged,
+            dict(self._packed), self._folders, self._packed.count,
         )
 
     def absorb(self, other: Claims) -> None:
@@ -278,7 +319,12 @@ class SiteWriter:
         The two halves never saw each other's paths, so the rules are checked
         across them here; any clash raises SplitConflict (which file a build
         keeps is decided by write order, which only a single process has).
+        A whole tree's were met on the disk already, but for files written
+        into a folder the other claimed whole (it cannot know).
         """
+        if not self.patching:
+            self._absorb_packed(other)
+            return
         for relpath in other.files:
             if relpath in self._files or relpath in self._dirs:
                 raise SplitConflict(relpath)
@@ -295,12 +341,31 @@ class SiteWriter:
         self._staged_dirs += other.staged_dirs
         self.unchanged += other.unchanged
 
+    def _absorb_packed(self, other: Claims) -> None:
+        for unit in other.packed:
+            if unit in self._packed:
+                raise SplitConflict(unit)
+        for folder in self._folders:
+            if _holds_under(other.packed, folder):
+                raise SplitConflict(folder)
+        for folder in other.folders:
+            if _holds_under(self._packed, folder):
+                raise SplitConflict(folder)
+        self._packed.absorb(other.packed, other.count)
+        self._folders.update(other.folders)
+
     def written(self) -> dict[str, str]:
         """Every file written so far, with what wrote it (kept files not included)."""
-        return dict(self._files)
+        return self._packed.origins() if not self.patching else dict(self._files)
 
-    def manifest(self) -> dict[str, tuple[str, ...]]:
-        """The published site after `publish()`, unit by unit."""
+    def manifest(self) -> Manifest:
+        """The published site after `publish()`, unit by unit.
+
+        A whole tree's is unpacked one unit at a time, as it is read (the
+        state is written in chunks): never all of its paths at once.
+        """
+        if not self.patching:
+            return _Unpacked(self._packed)
         return {
             unit: files if isinstance(files, tuple) else tuple(sorted(files))
             for unit, files in sorted(self._units.items())
@@ -309,7 +374,122 @@ class SiteWriter:
     @property
     def files(self) -> int:
         """Files (and claimed folders) of the whole site, kept ones included."""
-        return len(self._files) + len(self._kept)
+        return len(self._files) + len(self._kept) + self._packed.count
+
+    # -- a whole tree: the staging folder is the record -----------------------
+
+    def _place(
+        self, relpath: str, origin: str, unit: str, make: Callable[[str, Any], object], arg: Any
+    ) -> bool:
+        """Check `relpath`, then `make(target, arg)` it in the staging folder (which fails on a
+        clash).
+
+        `make` creates the file or folder at the staged path, failing as the
+        system does when something is there already (`O_EXCL`, `link`,
+        `mkdir`); folders are made when it finds none. Other errors of
+        `make` are raised. False (and a named problem) if refused.
+        """
+        if _ESCAPES.search(relpath):
+            self._refuse_escape(relpath, origin)
+            return False
+        if self._folders and self._in_claimed_folder(relpath, origin):
+            return False
+        target = f"{self._root}/{relpath}"
+        try:
+            try:
+                make(target, arg)
+            except FileNotFoundError:
+                if not self._make_parents(relpath):
+                    raise NotADirectoryError(relpath) from None
+                make(target, arg)
+        except FileExistsError:
+            self._refuse_existing(relpath, origin)
+            return False
+        except NotADirectoryError:
+            self._refuse_under_file(relpath, origin)
+            return False
+        self._packed.add(unit, relpath, origin)
+        return True
+
+    def _make_parents(self, relpath: str) -> bool:
+        """Make the folders `relpath` needs; False when a file is in the way."""
+        missing = []
+        folder = relpath.rpartition("/")[0]
+        while folder:
+            try:
+                os.mkdir(f"{self._root}/{folder}")  # noqa: PTH102 (the hot path: plain strings)
+            except FileNotFoundError:
+                missing.append(folder)
+                folder = folder.rpartition("/")[0]
+                continue
+            except FileExistsError:
+                if not os.path.isdir(f"{self._root}/{folder}"):  # noqa: PTH112
+                    return False
+            except NotADirectoryError:
+                return False
+            break
+        for folder in reversed(missing):
+            try:
+                _make_folder(f"{self._root}/{folder}")
+            except (FileExistsError, NotADirectoryError):
+                return False
+        return True
+
+    def _in_claimed_folder(self, relpath: str, origin: str) -> bool:
+        """Whether `relpath` is, or is inside, a folder claimed whole (a named problem)."""
+        for folder, first in self._folders.items():
+            if relpath == folder:
+                self._problem_same_file(relpath, origin, first)
+                return True
+            if relpath.startswith(f"{folder}/"):
+                self._problem_needs_folder(relpath, origin, first)
+                return True
+        return False
+
+    def _refuse_existing(self, relpath: str, origin: str) -> None:
+        """Something is at `relpath` already: a file first written by another, or a folder."""
+        if os.path.isdir(f"{self._root}/{relpath}"):  # noqa: PTH112
+            if self.shared and not _holds_under(self._packed, relpath):
+                raise SplitConflict(relpath)  # made by the other process
+            self._problem_needs_file(relpath, origin)
+            return
+        first = self._packed.origin_of(relpath)
+        if first is None and self.shared:
+            raise SplitConflict(relpath)
+        self._problem_same_file(relpath, origin, first or "another document")
+
+    def _refuse_under_file(self, relpath: str, origin: str) -> None:
+        """A file is where `relpath` needs a folder: name the first one, from the top."""
+        parts = relpath.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if not os.path.isdir(f"{self._root}/{parent}"):  # noqa: PTH112
+                first = self._packed.origin_of(parent)
+                if first is None and self.shared:
+                    raise SplitConflict(parent)
+                self._problem_needs_folder(relpath, origin, first or "another document")
+                return
+        raise SplitConflict(relpath)  # gone again: only the other process changes folders
+
+    # -- problems --------------------------------------------------------------
+
+    def _problem_same_file(self, relpath: str, origin: str, first: str) -> None:
+        self.report.problem(
+            relpath, f"{origin} maps to the same file as {first}; kept the first",
+            kind="collision",
+        )
+
+    def _problem_needs_file(self, relpath: str, origin: str) -> None:
+        self.report.problem(
+            relpath, f"{origin} needs a file where other documents need a folder; not written",
+            kind="collision",
+        )
+
+    def _problem_needs_folder(self, relpath: str, origin: str, first: str) -> None:
+        self.report.problem(
+            relpath, f"{origin} needs a folder where {first} wrote a file; not written",
+            kind="collision",
+        )
 
     def _stage(self, relpath: str, target: str) -> None:
         if self.patching:
@@ -349,12 +529,7 @@ class SiteWriter:
             return None
         for parent in parents:
             if parent in self._files:
-                self.report.problem(
-                    relpath,
-                    f"{origin} needs a folder where {self._files[parent]} wrote a file;"
-                    " not written",
-                    kind="collision",
-                )
+                self._problem_needs_folder(relpath, origin, self._files[parent])
                 return None
         # When swapping, a folder in `_dirs` exists in the staging tree (with its parents).
         if not self.patching and parents and parents[-1] not in self._dirs:
@@ -372,18 +547,10 @@ class SiteWriter:
     def _clashes(self, relpath: str, origin: str) -> bool:
         """Whether `relpath` is already a file or a folder of the site (a named problem)."""
         if relpath in self._files:
-            self.report.problem(
-                relpath,
-                f"{origin} maps to the same file as {self._files[relpath]}; kept the first",
-                kind="collision",
-            )
+            self._problem_same_file(relpath, origin, self._files[relpath])
             return True
         if relpath in self._dirs:
-            self.report.problem(
-                relpath,
-                f"{origin} needs a file where other documents need a folder; not written",
-                kind="collision",
-            )
+            self._problem_needs_file(relpath, origin)
             return True
         return False
 
@@ -426,7 +593,7 @@ class SiteWriter:
             self._swap()
             _apply([["state", name] for name in self._state], self.staging, self.output,
                    state_dir=self.state_dir)
-            self.written_count = len(self._files)
+            self.written_count = self.files
             return True
         steps = self.commit()
         if not steps:
@@ -566,12 +733,36 @@ def _prune(folder: Path, output: Path) -> None:
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 """The flags of `open(path, "wb")`."""
+_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+"""The flags of `open(path, "xb")`: fails if anything is there."""
+_ESCAPES = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
+"""An empty, `.` or `..` segment: a path that could leave the staging folder."""
 
 
-def _write_file(path: str, data: bytes) -> None:
+def _write_new(path: str, data: bytes) -> None:
+    """`_write_file` of a file that must not exist yet (FileExistsError if it does)."""
+    _write_file(path, data, _CREATE_NEW)
+
+
+def _mkdir_new(path: str, _: None) -> None:
+    os.mkdir(path)  # noqa: PTH102
+
+
+def _link_new(path: str, source: Path) -> None:
+    """Hard-link `source` at `path`, which must not exist yet; copied across file systems."""
+    try:
+        os.link(source, path)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        _write_new(path, b"")  # claimed first: the copy then replaces only our own file
+        shutil.copyfile(source, path)
+
+
+def _write_file(path: str, data: bytes, flags: int = _CREATE) -> None:
     """`open(path, "wb").write(data)` in three system calls instead of six (no fstat, ioctl
     or lseek): the hot path, once per file of the site."""
-    fd = os.open(path, _CREATE, 0o666)
+    fd = os.open(path, flags, 0o666)
     try:
         done = os.write(fd, data) if data else 0
         while done < len(data):  # a regular file takes it whole but for a full disk or a signal
@@ -617,3 +808,97 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     rc = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
     return rc == 0
+
+
+class _Packed(dict[str, str]):
+    """A whole tree's claims: unit → its paths in write order, as one string.
+
+    Tokens are separated by NUL (no path holds one); a token that starts with
+    `/` (no path does: such paths are refused) names what wrote the paths
+    after it, so the rare problem can still name the first writer of a file.
+    One string per unit costs the characters of its paths; a string per path
+    cost 50 bytes more each, and a dict or set entry for each on top.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        """Paths claimed, over all units."""
+        self._last_unit = self._last_origin = ""
+        """Of the last path added: its unit's current origin (the usual case: no search)."""
+
+    def unit(self, unit: str) -> None:
+        """Record `unit`, if new, with no paths."""
+        self.setdefault(unit, "")
+
+    def add(self, unit: str, relpath: str, origin: str) -> None:
+        packed = self.get(unit)
+        if not packed:
+            self[unit] = f"/{origin}\0{relpath}"
+        elif (
+            self._last_unit == unit and self._last_origin == origin
+        ) or _origin_before(packed, len(packed)) == origin:
+            self[unit] = f"{packed}\0{relpath}"
+        else:
+            self[unit] = f"{packed}\0/{origin}\0{relpath}"
+        self._last_unit, self._last_origin = unit, origin
+        self.count += 1
+
+    def absorb(self, other: Mapping[str, str], count: int) -> None:
+        self.update(other)
+        self.count += count
+
+    def origin_of(self, relpath: str) -> str | None:
+        """What wrote `relpath` (a slow search: only for a problem); None if not claimed."""
+        for packed in self.values():
+            start = 0
+            while (i := packed.find(relpath, start)) > 0:
+                end = i + len(relpath)
+                if packed[i - 1] == "\0" and packed[end : end + 1] in ("", "\0"):
+                    return _origin_before(packed, i)
+                start = i + 1
+        return None
+
+    def origins(self) -> dict[str, str]:
+        """Every path with what wrote it."""
+        found = {}
+        for packed in self.values():
+            origin = ""
+            for token in packed.split("\0") if packed else ():
+                if token.startswith("/"):
+                    origin = token[1:]
+                else:
+                    found[token] = origin
+        return found
+
+
+def _holds_under(packed: Mapping[str, str], folder: str) -> bool:
+    """Whether any path of `packed` lies inside `folder`."""
+    inside = f"\0{folder}/"
+    return any(inside in paths for paths in packed.values())
+
+
+def _origin_before(packed: str, index: int) -> str:
+    """The origin token in force at `index` of a packed unit."""
+    found = packed.rfind("\0/", 0, index)
+    start = found + 2 if found >= 0 else 1
+    end = packed.find("\0", start)
+    return packed[start:] if end < 0 else packed[start:end]
+
+
+class _Unpacked(Mapping[str, tuple[str, ...]]):
+    """A `_Packed` as a manifest (unit → sorted paths), unpacked one unit at a time."""
+
+    def __init__(self, packed: _Packed) -> None:
+        self._packed = packed
+        self._units = sorted(packed)
+
+    def __getitem__(self, unit: str) -> tuple[str, ...]:
+        tokens = self._packed[unit].split("\0")
+        return tuple(sorted(t for t in tokens if t and not t.startswith("/")))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._units)
+
+    def __len__(self) -> int:
+        return len(self._units)
