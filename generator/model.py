@@ -68,6 +68,8 @@ class Repository:
     """Search description: v1 storage has none (0.9.1 answers null)."""
     v2: V2Repository | None = None
     """The repository as v2 storage holds it (None for v1); the fields above are its v1 view."""
+    _image_ids: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    """`image_ids()` once asked (kept in the build state with the object)."""
 
     @property
     def full_name(self) -> str:
@@ -79,13 +81,13 @@ class Repository:
         Remembered by the object (and so in the build state with it): every
         build asks every repository, and decoding `_index_images` is most of it.
         """
-        found = self.__dict__.get("_image_ids")
+        found = self._image_ids
         if found is None:
             ids = {tag.image_id for tag in self.tags}
             ids.update(_index_image_ids(self.index_images))
             found = tuple(sorted(ids))
             object.__setattr__(self, "_image_ids", found)
-        return found  # type: ignore[no-any-return]
+        return found
 
 
 @dataclass(frozen=True, slots=True)
