@@ -25,10 +25,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import forked, index, paths, state
+from generator import forked, paths, state
 from generator.config import Config
-from generator.emit import feeds, html, parallel, search_shards, units, v1_tree, v2_tree
-from generator.emit.html_data import Moment
+from generator.emit import feeds, html_inputs, parallel, units, v1_tree, v2_tree
 from generator.emit.v1_tree import Output, Selection
 from generator.emit.writer import (
     PatchConflict,
@@ -278,6 +277,8 @@ class _Build:
                     found.setdefault(output.unit, []).extend(self.report.problems[mark:])
                     del self.report.problems[mark:]
         if selection.wants(units.SEARCH):  # the parent's share: it runs beside the worker's pages
+            from generator import index  # Whoosh: not for a build that finds nothing changed
+
             with self.progress.phase("index", total=1, unit="index") as done:
                 index_dir = writer.directory(paths.INDEX_DIR, "search index", units.SEARCH)
                 if index_dir is not None:
@@ -349,11 +350,13 @@ def _clock(found: Scan | None, registry: Registry) -> int:
     Without storage (an HTTP source), the newest date the registry holds: a
     tag's push time or an image's creation.
     """
-    epoch = html.source_date_epoch()
+    epoch = html_inputs.source_date_epoch()
     if epoch is not None:
         return epoch
     if found is not None and found.newest_mtime_ns:
         return found.newest_mtime_ns // 1_000_000_000
+    from generator.emit.html_data import Moment  # not for a build that finds nothing changed
+
     stamps = [t.last_update or 0 for r in registry.repositories for t in r.tags]
     for image in registry.images:
         moment = Moment.parse(image.config.get("created"))
@@ -388,6 +391,8 @@ def _search_outputs(
     del config, report
     if not selection.wants(units.SEARCH):
         return
+    from generator.emit import search_shards  # Whoosh: not for a build that finds nothing changed
+
     files = search_shards.client_index_files(selection.repositories, registry)
     for relpath, data in sorted(files.items()):
         yield Output(
@@ -395,5 +400,13 @@ def _search_outputs(
         )
 
 
-EMITTERS: tuple[Emitter, ...] = (_v1_outputs, _v2_outputs, _search_outputs, html.site_outputs)
+def _html_outputs(
+    selection: Selection, registry: Registry, config: Config, report: Report
+) -> Iterator[Output]:
+    from generator.emit import html  # Jinja: not imported by a build that finds nothing changed
+
+    yield from html.site_outputs(selection, registry, config, report)
+
+
+EMITTERS: tuple[Emitter, ...] = (_v1_outputs, _v2_outputs, _search_outputs, _html_outputs)
 """Every emitter, in the order their files are written."""

@@ -36,14 +36,17 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from generator import forked, index
+from generator import forked
 from generator.emit import units
 from generator.emit.v1_tree import Selection
 from generator.model import Image, Registry, Repository
 from generator.report import Problem, Report
 from generator.sources import v1, v1_layout, v2_layout
+
+if TYPE_CHECKING:
+    from generator import index
 
 Fingerprint = bytes
 RACY_NS = 2_000_000_000
@@ -403,6 +406,8 @@ def _documents(
     selection: Selection, registry: Registry, names: set[str]
 ) -> list[index.Document]:
     """The search documents of the repositories `names` (as far as the selection has them)."""
+    from generator import index  # Whoosh: not for a build that finds nothing changed
+
     chosen = [r for r in selection.repositories if r.full_name in names]
     return index.documents(chosen, registry)
 

@@ -41,7 +41,7 @@ from typing import Any, BinaryIO
 
 from generator import __version__
 from generator.config import Config
-from generator.emit import html
+from generator.emit import html_inputs
 from generator.report import Problem
 
 log = logging.getLogger("sitegen")
@@ -106,8 +106,8 @@ def output_key(config: Config) -> str:
     values.pop("config_file", None)
     values.pop("output", None)  # where the site goes does not change its files
     digest.update(repr(sorted(values.items())).encode("utf-8", "surrogateescape"))
-    digest.update(repr((FORMAT, __version__, html.source_date_epoch())).encode())
-    folders = [_CODE, html.PROJECT_TEMPLATES]
+    digest.update(repr((FORMAT, __version__, html_inputs.source_date_epoch())).encode())
+    folders = [_CODE, html_inputs.PROJECT_TEMPLATES]
     if config.templates_dir is not None:
         folders.append(config.templates_dir)
     for folder in folders:
