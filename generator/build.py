@@ -127,7 +127,10 @@ class _Build:
 
     def run(self, started: float) -> BuildResult:
         old_sources = None if self.full else state.load_sources(self.output)
-        found = scan(self.root, self.layout, self.jobs) if self.root is not None else None
+        found = None
+        if self.root is not None:
+            known = old_sources.listings if old_sources is not None else None
+            found = scan(self.root, self.layout, self.jobs, known)
         if (
             old_sources is not None
             and found is not None
@@ -180,6 +183,7 @@ class _Build:
                 found.kept() if found is not None else {},
                 found.newest_mtime_ns if found is not None else 0,
                 summary, tuple(self.report.problems),
+                found.kept_listings() if found is not None else {},
             )
             writer.write_state(state.SOURCES_FILE, state.dump(sources))
             if dirty is None or dirty:

@@ -46,7 +46,7 @@ from generator.report import Problem
 
 log = logging.getLogger("sitegen")
 
-FORMAT = 2
+FORMAT = 3
 """Bump when what these files hold changes shape: old state is then ignored."""
 STATE_SUFFIX = ".state"
 SOURCES_FILE = "sources.pickle"
@@ -74,6 +74,8 @@ class Sources:
     newest_mtime_ns: int
     summary: Summary
     problems: tuple[Problem, ...]
+    listings: dict[str, Any] = field(default_factory=dict)
+    """v1: the names each storage folder held, with its mtime (`incremental.Listing`)."""
 
 
 @dataclass
