@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import forked, paths, state
+from generator import collector, forked, paths, state
 from generator.config import Config
 from generator.emit import feeds, html_inputs, parallel, units, v1_tree, v2_tree
 from generator.emit.v1_tree import Output, Selection
@@ -126,20 +126,23 @@ class _Build:
             self.layout = config.source_type
 
     def run(self, started: float) -> BuildResult:
-        old_sources = None if self.full else state.load_sources(self.output)
-        found = None
-        if self.root is not None:
-            known = old_sources.listings if old_sources is not None else None
-            found = scan(self.root, self.layout, self.jobs, known)
-        if (
-            old_sources is not None
-            and found is not None
-            and old_sources.key == self.key
-            and old_sources.layout == self.layout
-            and old_sources.fingerprints == found.fingerprints
-            and self.output.is_dir()
-        ):
-            return self._unchanged(old_sources, started)
+        # No cyclic collection until it is known whether anything changed: a collection then
+        # would look at every object of the state and the walk, and find nothing to free.
+        with collector.paused():
+            old_sources = None if self.full else state.load_sources(self.output)
+            found = None
+            if self.root is not None:
+                known = old_sources.listings if old_sources is not None else None
+                found = scan(self.root, self.layout, self.jobs, known)
+            if (
+                old_sources is not None
+                and found is not None
+                and old_sources.key == self.key
+                and old_sources.layout == self.layout
+                and old_sources.fingerprints == found.fingerprints
+                and self.output.is_dir()
+            ):
+                return self._unchanged(old_sources, started)
         may_trust = (
             not self.full
             and self.output.is_dir()

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from generator import forked
+from generator import collector, forked
 from generator.emit import units
 from generator.emit.v1_tree import Selection
 from generator.model import Image, Registry, Repository
@@ -131,7 +131,8 @@ def scan(
     (`generator/forked.py`) while this process walks the repositories and the rest.
     """
     try:
-        return _scan_v1(root, jobs, known or {}) if layout == "v1" else _scan_v2(root)
+        with collector.paused():
+            return _scan_v1(root, jobs, known or {}) if layout == "v1" else _scan_v2(root)
     except _Unreadable:
         return None
 
@@ -146,7 +147,11 @@ def _listing(path: str, dir_fd: int | None = None) -> tuple[list[os.DirEntry[str
         raise _Unreadable(path) from exc
     try:
         with os.scandir(fd) as it:
-            entries = sorted(it, key=lambda e: os.fsencode(e.name))
+            entries = list(it)
+        if "".join(map(_NAME, entries)).isascii():  # then str order is byte order
+            entries.sort(key=_NAME)
+        else:
+            entries.sort(key=lambda e: os.fsencode(e.name))
         mtime = os.fstat(fd).st_mtime_ns
     except OSError as exc:
         os.close(fd)
@@ -154,6 +159,7 @@ def _listing(path: str, dir_fd: int | None = None) -> tuple[list[os.DirEntry[str
     return entries, fd, mtime
 
 
+_NAME = operator.attrgetter("name")
 _IDENTITY = operator.attrgetter("st_mode", "st_size", "st_mtime_ns", "st_ino")
 """What a file's fingerprint holds besides its name: a write in place changes its size or
 mtime, a file written anew and renamed over it its inode."""

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PosixPath
 from typing import Any, BinaryIO
 
-from generator import __version__
+from generator import __version__, collector
 from generator.config import Config
 from generator.emit import html_inputs
 from generator.report import Problem
@@ -150,7 +150,7 @@ def load_memory(output: Path, key: str | None = None, *, crawl: bool = True) -> 
 
 def _load(path: Path, crawl: bool = True) -> object:
     try:
-        with path.open("rb") as f:
+        with path.open("rb") as f, collector.paused():
             value = pickle.load(f)
             if isinstance(value, Memory) and value.format == FORMAT:
                 _load_chunks(value, f, crawl)
