@@ -90,7 +90,8 @@ class Scan:
     """v1: every entry, in crawl order."""
     fingerprints: dict[str, Fingerprint] = field(default_factory=dict)
     listings: dict[str, Listing] = field(default_factory=dict)
-    """v1: the listing of every repository and image folder, for the next walk."""
+    """v1: the listing of every folder (by entry key; `D:images`, `D:repositories`), for the
+    next walk."""
     newest_mtime_ns: int = 0
     """The newest mtime seen (files and the folders that list them): the storage's clock."""
     started_ns: int = field(default_factory=time.time_ns)
@@ -140,28 +141,47 @@ def scan(
         return None
 
 
-def _listing(path: str, dir_fd: int | None = None) -> tuple[list[os.DirEntry[str]], int, int]:
-    """(entries sorted by name bytes, an fd of the folder, its mtime); the caller closes fd."""
+Listed = tuple[list[tuple[str, bool]], int, int, Listing | None]
+"""((name, is a folder) of each entry sorted by name bytes, an fd of the folder, its mtime, its
+listing); the caller closes the fd (-1 when the folder does not exist)."""
+
+
+def _listing(path: str, dir_fd: int | None, known: Listing | None) -> Listed:
+    """The entries of a folder of folders (`images/`, `repositories/` and a namespace).
+
+    As in `_folder_fingerprint`, a folder whose ctime and inode are those
+    `known` recorded is not read again; its listing marks folders with a
+    trailing `/` (a name holds none).
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
     except FileNotFoundError:
-        return [], -1, 0
+        return [], -1, 0, None
     except OSError as exc:
         raise _Unreadable(path) from exc
     try:
+        st = os.fstat(fd)  # before its names: a name added after this changes its ctime
+        if known is not None and known[0] == st.st_ctime_ns and known[1] == st.st_ino:
+            names = known[2].split("\0") if known[2] else []
+            entries = [(n[:-1], True) if n[-1] == "/" else (n, False) for n in names]
+            return entries, fd, st.st_mtime_ns, known
         with os.scandir(fd) as it:
-            entries = list(it)
-        if "".join(map(_NAME, entries)).isascii():  # then str order is byte order
-            entries.sort(key=_NAME)
+            found = list(it)
+        if "".join(map(_NAME, found)).isascii():  # then str order is byte order
+            found.sort(key=_NAME)
         else:
-            entries.sort(key=lambda e: os.fsencode(e.name))
-        mtime = os.fstat(fd).st_mtime_ns
+            found.sort(key=lambda e: os.fsencode(e.name))
+        entries = [(e.name, e.is_dir()) for e in found]
     except OSError as exc:
         os.close(fd)
         raise _Unreadable(path) from exc
-    return entries, fd, mtime
+    names = "\0".join(f"{n}/" if is_dir else n for n, is_dir in entries)
+    return entries, fd, st.st_mtime_ns, (st.st_ctime_ns, st.st_ino, names)
 
 
+_IMAGES = "D:images"
+_REPOSITORIES = "D:repositories"
+"""The keys of the listings of `images/` and `repositories/` (`Scan.listings`)."""
 _NAME = operator.attrgetter("name")
 _IDENTITY = operator.attrgetter("st_mode", "st_size", "st_mtime_ns", "st_ino")
 """What a file's fingerprint holds besides its name: a write in place changes its size or
@@ -259,13 +279,13 @@ Fingerprinted = tuple[bool, Fingerprint, int, Listing | None]
 
 
 def _entry_fingerprint(
-    entry: os.DirEntry[str], dir_fd: int, known: Listing | None
+    name: str, is_dir: bool, dir_fd: int, known: Listing | None
 ) -> Fingerprinted:
     """The fingerprint of a repository or image entry: a folder, or a file in its place."""
-    if entry.is_dir():
-        digest, newest, listing = _folder_fingerprint(entry.name, dir_fd, known)
+    if is_dir:
+        digest, newest, listing = _folder_fingerprint(name, dir_fd, known)
         return True, digest, newest, (None if listing is known else listing)
-    digest, newest = _fingerprint(entry.name, _stats((entry.name,), dir_fd))
+    digest, newest = _fingerprint(name, _stats((name,), dir_fd))
     return False, digest, newest, None
 
 
@@ -277,11 +297,15 @@ then assembles the entries; at 90% both halves end together (measured at 20,000)
 
 def _scan_v1(root: Path, jobs: int, known: Mapping[str, Listing]) -> Scan:
     result = Scan("v1")
-    images, images_fd, newest = _listing(str(v1_layout.images_dir(root)))
-    keys = [f"I:{image.name}" for image in images]
+    images, images_fd, newest, listing = _listing(
+        str(v1_layout.images_dir(root)), None, known.get(_IMAGES)
+    )
+    if listing is not None:
+        result.listings[_IMAGES] = listing
+    keys = [f"I:{name}" for name, _ in images]
     try:
         fingerprints, repositories_newest = forked.split_map(
-            lambda i: _entry_fingerprint(images[i], images_fd, known.get(keys[i])),
+            lambda i: _entry_fingerprint(*images[i], images_fd, known.get(keys[i])),
             range(len(images)),
             lambda: _scan_repositories(root, result, known),
             jobs=jobs, what="scan worker", worker_percent=SCAN_WORKER_PERCENT,
@@ -292,14 +316,14 @@ def _scan_v1(root: Path, jobs: int, known: Mapping[str, Listing]) -> Scan:
     newest = max(newest, repositories_newest)
     entries, listings = result.entries, result.listings
     racy_from = result.started_ns - RACY_NS  # `Scan.note`, inline: this runs 55,000 times
-    for image, key, (image_is_dir, digest, mtime, listing) in zip(
+    for (name, _), key, (image_is_dir, digest, mtime, listing) in zip(
         images, keys, fingerprints, strict=True
     ):
         if mtime > newest:
             newest = mtime
         if mtime >= racy_from:
             result.racy.add(key)
-        entries.append(Entry(key, "I", "", image.name, image_is_dir, digest))
+        entries.append(Entry(key, "I", "", name, image_is_dir, digest))
         if listing is not None:
             listings[key] = listing
         elif image_is_dir and key in known:
@@ -311,26 +335,32 @@ def _scan_v1(root: Path, jobs: int, known: Mapping[str, Listing]) -> Scan:
 
 def _scan_repositories(root: Path, result: Scan, known: Mapping[str, Listing]) -> int:
     """Add every namespace and repository entry to `result`; return the newest mtime."""
-    base, base_fd, newest = _listing(str(v1_layout.repositories_dir(root)))
     entries, listings, note = result.entries, result.listings, result.note
+    base, base_fd, newest, listing = _listing(
+        str(v1_layout.repositories_dir(root)), None, known.get(_REPOSITORIES)
+    )
+    if listing is not None:
+        listings[_REPOSITORIES] = listing
     try:
-        for ns in base:
-            is_dir = ns.is_dir()
-            entries.append(Entry(f"N:{ns.name}", "N", ns.name, "", is_dir, b""))
+        for ns, is_dir in base:
+            ns_key = f"N:{ns}"
+            entries.append(Entry(ns_key, "N", ns, "", is_dir, b""))
             if not is_dir:
                 continue
-            repos, ns_fd, mtime = _listing(ns.name, base_fd)
+            repos, ns_fd, mtime, listing = _listing(ns, base_fd, known.get(ns_key))
+            if listing is not None:
+                listings[ns_key] = listing
             newest = max(newest, mtime)
             try:
-                for repo in repos:
-                    key = f"R:{ns.name}/{repo.name}"
+                for repo, repo_is_dir in repos:
+                    key = f"R:{ns}/{repo}"
                     repo_is_dir, digest, mtime, listing = _entry_fingerprint(
-                        repo, ns_fd, known.get(key)
+                        repo, repo_is_dir, ns_fd, known.get(key)
                     )
                     if mtime > newest:
                         newest = mtime
                     note(key, mtime)
-                    entries.append(Entry(key, "R", ns.name, repo.name, repo_is_dir, digest))
+                    entries.append(Entry(key, "R", ns, repo, repo_is_dir, digest))
                     if repo_is_dir:
                         listing = listing or known.get(key)
                         if listing is not None:
