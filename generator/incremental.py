@@ -242,36 +242,35 @@ def _folder_fingerprint(
     folder changed within `RACY_NS` of a walk is read again by the next
     one (`Scan.kept_listings`).
     """
-    try:
-        st = os.stat(name, dir_fd=dir_fd)
-    except FileNotFoundError:
-        return _NOTHING, 0, None
-    except OSError as exc:
-        raise _Unreadable(name) from exc
-    if known is not None and known[0] == st.st_ctime_ns and known[1] == st.st_ino:
-        names = known[2]
-        files = names.split("\0") if names else []
-        stats = _stats([f"{name}/{file}" for file in files], dir_fd)
-        listing: Listing | None = known
-    else:
+    if known is not None:  # (else it is listed: no need to stat it first)
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
+            st = os.stat(name, dir_fd=dir_fd)
         except FileNotFoundError:
             return _NOTHING, 0, None
         except OSError as exc:
             raise _Unreadable(name) from exc
-        try:
-            st = os.fstat(fd)  # before its names: a name added after this changes its ctime
-            files = sorted(os.listdir(fd))  # noqa: PTH208 (names of an fd)
-            stats = _stats(files, fd)
-        except OSError as exc:
-            raise _Unreadable(name) from exc
-        finally:
-            os.close(fd)
-        names = sys.intern("\0".join(files))  # one string for the folders that hold the same
-        listing = (st.st_ctime_ns, st.st_ino, names)
+        if (st.st_ctime_ns, st.st_ino) == known[:2]:
+            names = known[2]
+            files = names.split("\0") if names else []
+            digest, newest = _fingerprint(names, _stats([f"{name}/{f}" for f in files], dir_fd))
+            return digest, max(newest, st.st_mtime_ns), known
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return _NOTHING, 0, None
+    except OSError as exc:
+        raise _Unreadable(name) from exc
+    try:
+        st = os.fstat(fd)  # before its names: a name added after this changes its ctime
+        files = sorted(os.listdir(fd))  # noqa: PTH208 (names of an fd)
+        stats = _stats(files, fd)
+    except OSError as exc:
+        raise _Unreadable(name) from exc
+    finally:
+        os.close(fd)
+    names = sys.intern("\0".join(files))  # one string for the folders that hold the same
     digest, newest = _fingerprint(names, stats)
-    return digest, max(newest, st.st_mtime_ns), listing
+    return digest, max(newest, st.st_mtime_ns), (st.st_ctime_ns, st.st_ino, names)
 
 
 Fingerprinted = tuple[bool, Fingerprint, int, Listing | None]
