@@ -7,9 +7,10 @@ output). Two files, so that a rebuild that finds nothing changed reads only
 the small one:
 
 - `sources.pickle` (`Sources`): what the storage looked like (the
-  fingerprints of `incremental.py`), the key of everything else the output
-  depends on (`output_key`), and the summary and problems of the build, which a
-  no-change rebuild reports again without reading anything else.
+  fingerprints and folder listings of `incremental.py`), the key of
+  everything else the output depends on (`output_key`), and the summary and
+  problems of the build, which a no-change rebuild reports again without
+  reading anything else.
 - `build.pickle` (`Memory`): the crawl of every v1 entry (or the whole v2
   registry), the files of every unit (`emit/units.py`), what was published
   for the change feeds, and the feed's entries. Its large fields follow it
@@ -74,8 +75,8 @@ class Sources:
     newest_mtime_ns: int
     summary: Summary
     problems: tuple[Problem, ...]
-    listings: dict[str, Any] = field(default_factory=dict)
-    """v1: the names each storage folder held, with its mtime (`incremental.Listing`)."""
+    listings: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    """v1: the names each storage folder held, with its ctime (`incremental.Listing`)."""
 
 
 @dataclass
