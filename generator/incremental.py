@@ -40,6 +40,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -183,6 +184,7 @@ _IMAGES = "D:images"
 _REPOSITORIES = "D:repositories"
 """The keys of the listings of `images/` and `repositories/` (`Scan.listings`)."""
 _NAME = operator.attrgetter("name")
+_FIRST = operator.itemgetter(0)
 _IDENTITY = operator.attrgetter("st_mode", "st_size", "st_mtime_ns", "st_ino")
 """What a file's fingerprint holds besides its name: a write in place changes its size or
 mtime, a file written anew and renamed over it its inode."""
@@ -312,23 +314,21 @@ def _scan_v1(root: Path, jobs: int, known: Mapping[str, Listing]) -> Scan:
     finally:
         if images_fd >= 0:
             os.close(images_fd)
-    newest = max(newest, repositories_newest)
-    entries, listings = result.entries, result.listings
-    racy_from = result.started_ns - RACY_NS  # `Scan.note`, inline: this runs 55,000 times
-    for (name, _), key, (image_is_dir, digest, mtime, listing) in zip(
-        images, keys, fingerprints, strict=True
-    ):
-        if mtime > newest:
-            newest = mtime
-        if mtime >= racy_from:
-            result.racy.add(key)
-        entries.append(Entry(key, "I", "", name, image_is_dir, digest))
-        if listing is not None:
-            listings[key] = listing
-        elif image_is_dir and key in known:
-            listings[key] = known[key]
-    result.fingerprints = {e.key: e.fingerprint for e in entries}
-    result.newest_mtime_ns = newest
+    result.fingerprints = {e.key: e.fingerprint for e in result.entries}
+    if images:  # the images' columns, put together at C speed: there are 55,000 of them
+        names = map(_FIRST, images)
+        is_dirs, digests, mtimes, new_listings = zip(*fingerprints, strict=True)
+        result.entries.extend(map(Entry, keys, repeat("I"), repeat(""), names, is_dirs, digests))
+        result.fingerprints.update(zip(keys, digests, strict=True))
+        newest = max(newest, max(mtimes))
+        racy_from = result.started_ns - RACY_NS  # `Scan.note`, for all at once
+        result.racy.update(compress(keys, map(racy_from.__le__, mtimes)))
+        result.listings.update(
+            (key, listing or known[key])
+            for key, is_dir, listing in zip(keys, is_dirs, new_listings, strict=True)
+            if listing is not None or (is_dir and key in known)
+        )
+    result.newest_mtime_ns = max(newest, repositories_newest)
     return result
 
 
