@@ -25,10 +25,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import forked, index, paths, state
+from generator import collector, forked, paths, state
 from generator.config import Config
-from generator.emit import feeds, html, parallel, search_shards, units, v1_tree, v2_tree
-from generator.emit.html_data import Moment
+from generator.emit import feeds, html_inputs, parallel, units, v1_tree, v2_tree
 from generator.emit.v1_tree import Output, Selection
 from generator.emit.writer import (
     PatchConflict,
@@ -127,17 +126,23 @@ class _Build:
             self.layout = config.source_type
 
     def run(self, started: float) -> BuildResult:
-        old_sources = None if self.full else state.load_sources(self.output)
-        found = scan(self.root, self.layout, self.jobs) if self.root is not None else None
-        if (
-            old_sources is not None
-            and found is not None
-            and old_sources.key == self.key
-            and old_sources.layout == self.layout
-            and old_sources.fingerprints == found.fingerprints
-            and self.output.is_dir()
-        ):
-            return self._unchanged(old_sources, started)
+        # No cyclic collection until it is known whether anything changed: a collection then
+        # would look at every object of the state and the walk, and find nothing to free.
+        with collector.paused():
+            old_sources = None if self.full else state.load_sources(self.output)
+            found = None
+            if self.root is not None:
+                known = old_sources.listings if old_sources is not None else None
+                found = scan(self.root, self.layout, self.jobs, known)
+            if (
+                old_sources is not None
+                and found is not None
+                and old_sources.key == self.key
+                and old_sources.layout == self.layout
+                and old_sources.fingerprints == found.fingerprints
+                and self.output.is_dir()
+            ):
+                return self._unchanged(old_sources, started)
         may_trust = (
             not self.full
             and self.output.is_dir()
@@ -181,6 +186,7 @@ class _Build:
                 found.kept() if found is not None else {},
                 found.newest_mtime_ns if found is not None else 0,
                 summary, tuple(self.report.problems),
+                found.kept_listings() if found is not None else {},
             )
             writer.write_state(state.SOURCES_FILE, state.dump(sources))
             if dirty is None or dirty:
@@ -278,6 +284,8 @@ class _Build:
                     found.setdefault(output.unit, []).extend(self.report.problems[mark:])
                     del self.report.problems[mark:]
         if selection.wants(units.SEARCH):  # the parent's share: it runs beside the worker's pages
+            from generator import index  # Whoosh: not for a build that finds nothing changed
+
             with self.progress.phase("index", total=1, unit="index") as done:
                 index_dir = writer.directory(paths.INDEX_DIR, "search index", units.SEARCH)
                 if index_dir is not None:
@@ -349,11 +357,13 @@ def _clock(found: Scan | None, registry: Registry) -> int:
     Without storage (an HTTP source), the newest date the registry holds: a
     tag's push time or an image's creation.
     """
-    epoch = html.source_date_epoch()
+    epoch = html_inputs.source_date_epoch()
     if epoch is not None:
         return epoch
     if found is not None and found.newest_mtime_ns:
         return found.newest_mtime_ns // 1_000_000_000
+    from generator.emit.html_data import Moment  # not for a build that finds nothing changed
+
     stamps = [t.last_update or 0 for r in registry.repositories for t in r.tags]
     for image in registry.images:
         moment = Moment.parse(image.config.get("created"))
@@ -388,6 +398,8 @@ def _search_outputs(
     del config, report
     if not selection.wants(units.SEARCH):
         return
+    from generator.emit import search_shards  # Whoosh: not for a build that finds nothing changed
+
     files = search_shards.client_index_files(selection.repositories, registry)
     for relpath, data in sorted(files.items()):
         yield Output(
@@ -395,5 +407,13 @@ def _search_outputs(
         )
 
 
-EMITTERS: tuple[Emitter, ...] = (_v1_outputs, _v2_outputs, _search_outputs, html.site_outputs)
+def _html_outputs(
+    selection: Selection, registry: Registry, config: Config, report: Report
+) -> Iterator[Output]:
+    from generator.emit import html  # Jinja: not imported by a build that finds nothing changed
+
+    yield from html.site_outputs(selection, registry, config, report)
+
+
+EMITTERS: tuple[Emitter, ...] = (_v1_outputs, _v2_outputs, _search_outputs, _html_outputs)
 """Every emitter, in the order their files are written."""

@@ -13,14 +13,12 @@ import contextlib
 import shutil
 import sys
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 Advance = Callable[[int], object]
-
-# No monitor thread: a build forks a render worker (`emit/parallel.py`), and forking a
-# process that runs threads can leave the child a lock another thread held.
-tqdm.monitor_interval = 0
 
 
 class Progress:
@@ -41,7 +39,7 @@ class Progress:
             yield _ignore
             return
         size = shutil.get_terminal_size()  # a terminal that says 0x0 gets 80x24
-        bar = tqdm(
+        bar = _tqdm()(
             desc=f"{name:<7}", total=total, unit=unit, file=sys.stderr, leave=True,
             ncols=min(size.columns, 120), nrows=size.lines, mininterval=0.1, colour=None,
         )
@@ -56,9 +54,20 @@ class Progress:
             return contextlib.nullcontext()
         import logging
 
+        _tqdm()
         from tqdm.contrib.logging import logging_redirect_tqdm
 
         return logging_redirect_tqdm(loggers=[logging.getLogger("sitegen")])
+
+
+def _tqdm() -> type[tqdm]:
+    """tqdm, imported only when bars are shown (cron and a build that finds nothing need none)."""
+    from tqdm import tqdm
+
+    # No monitor thread: a build forks a render worker (`emit/parallel.py`), and forking a
+    # process that runs threads can leave the child a lock another thread held.
+    tqdm.monitor_interval = 0
+    return tqdm
 
 
 def _ignore(n: int = 1) -> None:

@@ -7,9 +7,10 @@ output). Two files, so that a rebuild that finds nothing changed reads only
 the small one:
 
 - `sources.pickle` (`Sources`): what the storage looked like (the
-  fingerprints of `incremental.py`), the key of everything else the output
-  depends on (`output_key`), and the summary and problems of the build, which a
-  no-change rebuild reports again without reading anything else.
+  fingerprints and folder listings of `incremental.py`), the key of
+  everything else the output depends on (`output_key`), and the summary and
+  problems of the build, which a no-change rebuild reports again without
+  reading anything else.
 - `build.pickle` (`Memory`): the crawl of every v1 entry (or the whole v2
   registry), the files of every unit (`emit/units.py`), what was published
   for the change feeds, and the feed's entries. Its large fields follow it
@@ -27,29 +28,26 @@ they are internal files that only the build that wrote them reads.
 
 from __future__ import annotations
 
-import contextlib
 import copyreg
 import dataclasses
-import gc
 import hashlib
 import io
 import itertools
 import logging
 import os
 import pickle
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PosixPath
 from typing import Any, BinaryIO
 
-from generator import __version__
+from generator import __version__, collector
 from generator.config import Config
-from generator.emit import html
+from generator.emit import html_inputs
 from generator.report import Problem
 
 log = logging.getLogger("sitegen")
 
-FORMAT = 2
+FORMAT = 3
 """Bump when what these files hold changes shape: old state is then ignored."""
 STATE_SUFFIX = ".state"
 SOURCES_FILE = "sources.pickle"
@@ -77,6 +75,8 @@ class Sources:
     newest_mtime_ns: int
     summary: Summary
     problems: tuple[Problem, ...]
+    listings: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    """v1: the names each storage folder held, with its ctime (`incremental.Listing`)."""
 
 
 @dataclass
@@ -109,8 +109,8 @@ def output_key(config: Config) -> str:
     values.pop("config_file", None)
     values.pop("output", None)  # where the site goes does not change its files
     digest.update(repr(sorted(values.items())).encode("utf-8", "surrogateescape"))
-    digest.update(repr((FORMAT, __version__, html.source_date_epoch())).encode())
-    folders = [_CODE, html.PROJECT_TEMPLATES]
+    digest.update(repr((FORMAT, __version__, html_inputs.source_date_epoch())).encode())
+    folders = [_CODE, html_inputs.PROJECT_TEMPLATES]
     if config.templates_dir is not None:
         folders.append(config.templates_dir)
     for folder in folders:
@@ -151,7 +151,7 @@ def load_memory(output: Path, key: str | None = None, *, crawl: bool = True) -> 
 
 def _load(path: Path, crawl: bool = True) -> object:
     try:
-        with path.open("rb") as f, _collector_paused():
+        with path.open("rb") as f, collector.paused():
             value = pickle.load(f)
             if isinstance(value, Memory) and value.format == FORMAT:
                 _load_chunks(value, f, crawl)
@@ -161,20 +161,6 @@ def _load(path: Path, crawl: bool = True) -> object:
     except Exception as exc:  # any damage means: start from nothing
         log.info("%s: unreadable (%s); building everything", path, exc)
         return None
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic collector paused: unpickling allocates a million objects, none of them
-    garbage, and the collector would walk them all again and again (loading the crawl of
-    20,000 repositories took 3 times longer)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def dump(value: Sources | Memory) -> bytes:

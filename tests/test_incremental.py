@@ -13,12 +13,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from generator import paths, state
+from generator import incremental, paths, state
 from generator.build import build
 from generator.config import Config
 from generator.emit.writer import JOURNAL, SiteWriter, remove_stale_staging
@@ -168,6 +169,48 @@ def test_incremental_builds_equal_full_builds_after_every_change(
     assert not (incremental / "repositories/library").exists()
     assert not (incremental / "v1/images" / ids["orphan"]).exists()
     assert not (incremental / "repositories/acme/new").exists()  # private now
+
+
+def _add_file_to_image(root: Path, ids: dict[str, str]) -> None:
+    (root / "images" / ids["web2"] / "_files").write_text('["/f"]')
+
+
+def _replace_file(root: Path, ids: dict[str, str]) -> None:
+    """Written anew and renamed over the old one: same size, same mtime, another inode."""
+    path = root / "repositories/acme/web/tag_latest"
+    st = path.stat()
+    new = path.with_name(".tag_latest.new")
+    new.write_text(path.read_text())
+    os.utime(new, ns=(st.st_atime_ns, st.st_mtime_ns))
+    new.replace(path)
+
+
+def _rename_file(root: Path, ids: dict[str, str]) -> None:
+    (root / "images" / ids["base"] / "_checksum").rename(root / "images" / ids["base"] / "checksum")
+
+
+def test_remembered_listings_give_the_fingerprints_of_a_fresh_walk(tmp_path: Path) -> None:
+    """A folder not listed again (its ctime unchanged) is fingerprinted as a fresh walk does."""
+    root = tmp_path / "storage"
+    ids = base_storage(root)
+    time.sleep(incremental.RACY_NS / 1e9 + 0.1)  # older than the racy window: listings are kept
+    first = incremental.scan(root, "v1")
+    assert first is not None
+    known = first.kept_listings()
+    assert set(known) == {*first.fingerprints, "D:images", "D:repositories"}
+    again = incremental.scan(root, "v1", known=known)
+    assert again is not None and again.fingerprints == first.fingerprints
+    assert all(again.listings[k] is known[k] for k in known)  # not listed again
+    changes = [*CHANGES, _add_file_to_image, _replace_file, _rename_file]
+    for change in changes:
+        before = incremental.scan(root, "v1")
+        change(root, ids)
+        fresh = incremental.scan(root, "v1")
+        remembered = incremental.scan(root, "v1", 2, known=known)
+        assert before is not None and fresh is not None and remembered is not None
+        assert remembered.fingerprints == fresh.fingerprints, change.__name__
+        assert remembered.fingerprints != before.fingerprints, change.__name__
+        assert remembered.newest_mtime_ns == fresh.newest_mtime_ns, change.__name__
 
 
 def test_a_rebuild_with_nothing_changed_rewrites_no_file(tmp_path: Path) -> None:

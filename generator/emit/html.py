@@ -33,8 +33,7 @@ filters), `_macros.html` is imported without context (Jinja builds it once),
 from __future__ import annotations
 
 import functools
-import os
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,17 +53,11 @@ from generator.emit.html_data import (
     Size,
     human_size,
 )
+from generator.emit.html_inputs import PROJECT_TEMPLATES, source_date_epoch
 from generator.emit.v1_tree import Output, Selection
 from generator.errors import BuildError
 from generator.model import Registry
 from generator.report import Report
-
-_PACKAGE = Path(__file__).resolve().parent.parent
-PROJECT_TEMPLATES = next(
-    (p for p in (_PACKAGE / "templates", _PACKAGE.parent / "templates") if p.is_dir()),
-    _PACKAGE.parent / "templates",
-)
-"""The shipped templates: inside the installed package, else beside it in a checkout."""
 
 STATIC_FILES = ("site.css", "site.js", "search.js", "favicon.svg")
 """Files under `templates/static/`, copied (not rendered) to `/static/`."""
@@ -80,12 +73,6 @@ class SiteInfo:
     base_url: str
     built: Moment | None
     """`SOURCE_DATE_EPOCH`, when set; else None (no build time in the pages)."""
-
-
-def source_date_epoch(environ: Mapping[str, str] | None = None) -> int | None:
-    """The reproducible-builds clock, if set to a valid number."""
-    value = (os.environ if environ is None else environ).get("SOURCE_DATE_EPOCH", "")
-    return int(value) if value.strip().isdigit() else None
 
 
 class _Environment(jinja2.Environment):

@@ -17,7 +17,7 @@ from generator.config import Config
 from generator.errors import ConfigError
 from generator.model import Registry
 from generator.report import Report
-from generator.sources import http, http_cache, v1, v1_layout, v2, v2_layout
+from generator.sources import v1, v1_layout, v2, v2_layout
 
 Crawler = Callable[[Path, Report], Registry]
 
@@ -61,6 +61,8 @@ def crawler_for(config: Config) -> Callable[[Report], Registry]:
     """The crawl of `config.source`: over HTTP for a registry URL, else its storage layout."""
     url = config.source_url
     if url is not None:
+        from generator.sources import http, http_cache  # requests: only an HTTP source needs it
+
         return functools.partial(
             http.crawl,
             url,
