@@ -46,7 +46,7 @@ from generator.report import Problem
 
 log = logging.getLogger("sitegen")
 
-FORMAT = 2
+FORMAT = 3
 """Bump when what these files hold changes shape: old state is then ignored."""
 STATE_SUFFIX = ".state"
 SOURCES_FILE = "sources.pickle"
@@ -92,6 +92,8 @@ class Memory:
     """The change feed's entries, newest first (`feeds.entry`)."""
     problems: dict[str, tuple[Problem, ...]] = field(default_factory=dict)
     """Unit → the problems found while making its files, reported again while it is kept."""
+    search: Any = None
+    """The client search index's tokens and shards (`search_shards.ClientMemory`)."""
 
 
 def output_key(config: Config) -> str:
