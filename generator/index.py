@@ -444,6 +444,11 @@ def build_index(
     ix = index.create_in(str(directory), _schema(), indexname=_INDEX_NAME)
     previous = _files(reuse.previous) if reuse is not None else []
     segments = []
+    # Each segment's writer takes this lock; taken once here too, its (empty) file is
+    # there even when no segment is written (all linked, or no repositories).
+    lock = ix.lock("WRITELOCK")
+    lock.acquire()
+    lock.release()
     for bucket, members in enumerate(buckets):
         if not members:
             continue
