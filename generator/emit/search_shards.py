@@ -35,6 +35,13 @@ prefixed by its kind:
   `[name, description]`, the description cut to 100 characters (0.9.1's
   column was `VARCHAR(100)`; client LIKE sees those 100).
 
+**Rebuilds.** A node's file depends only on its key and the tokens that
+start with it. The build remembers every token and its ids (`ClientMemory`,
+in the build state); after some documents changed, `update_client_index`
+updates the ids of the tokens they gained or lost and makes again only the
+nodes one of those tokens starts with (and the manifest and name blocks);
+the other shard files are kept. Same files as a full build, byte for byte.
+
 `ids` is a set of repository positions (walk order), as a string: either
 comma-separated base-36 gaps from the previous id (from -1), where `g+r`
 adds `r` more consecutive ids; or `=` then the base64 bitmap (bit i of byte
@@ -177,11 +184,9 @@ class ClientIndexBuilder:
 
     def __init__(self) -> None:
         self._postings: dict[str, list[int]] = {}
-        self._universe = 0
 
     def add(self, position: int, doc: Document) -> None:
         """Document `doc`, at `position` in walk order."""
-        self._universe = max(self._universe, position + 1)
         for token in _tokens(doc):
             self._postings.setdefault(token, []).append(position)
 
