@@ -36,7 +36,14 @@ from generator.emit.writer import (
     output_lock,
     remove_stale_staging,
 )
-from generator.incremental import Scan, crawl_v1, dirty_units, existing_units, scan
+from generator.incremental import (
+    Scan,
+    SearchChanges,
+    crawl_v1,
+    dirty_units,
+    existing_units,
+    scan,
+)
 from generator.model import Registry
 from generator.progress import NONE, Advance, Progress
 from generator.report import Problem, Report
@@ -157,10 +164,14 @@ class _Build:
         selection = v1_tree.select(registry, self.config.include_private)
         dirty: frozenset[str] | None = None
         changed_repos: set[str] | None = None
+        self.search_changes: SearchChanges | None = None
+        self.search_memory = memory.search if trusted and memory is not None else None
         if trusted and memory is not None:
             old_registry = _remembered(memory)
             old_selection = v1_tree.select(old_registry, self.config.include_private)
-            dirty, changed_repos = dirty_units(old_selection, selection, old_registry, registry)
+            dirty, changed_repos, self.search_changes = dirty_units(
+                old_selection, selection, old_registry, registry
+            )
         selection = dataclasses.replace(selection, dirty=dirty)
         previous = None if self.full or memory is None else memory.manifest
         if not self.output.is_dir():
@@ -193,7 +204,7 @@ class _Build:
                 remembered = state.Memory(
                     state.FORMAT, self.key, writer.manifest(), cache=cache,
                     registry=None if cache else registry, published=published, feed=feed,
-                    problems=unit_problems,
+                    problems=unit_problems, search=self.search_memory,
                 )
                 with writer.state_file(state.MEMORY_FILE) as f:
                     state.dump_to(remembered, f)
@@ -284,17 +295,65 @@ class _Build:
                     found.setdefault(output.unit, []).extend(self.report.problems[mark:])
                     del self.report.problems[mark:]
         if selection.wants(units.SEARCH):  # the parent's share: it runs beside the worker's pages
-            from generator import index  # Whoosh: not for a build that finds nothing changed
-
             with self.progress.phase("index", total=1, unit="index") as done:
-                index_dir = writer.directory(paths.INDEX_DIR, "search index", units.SEARCH)
-                if index_dir is not None:
-                    index.build_index(selection.repositories, registry, index_dir)
+                self._search(writer, selection, registry, advance)
                 done(1)
             if len(self.report.problems) > mark:
                 found.setdefault(units.SEARCH, []).extend(self.report.problems[mark:])
                 del self.report.problems[mark:]
         return found
+
+    def _search(
+        self, writer: SiteWriter, selection: Selection, registry: Registry, advance: Advance
+    ) -> None:
+        """Both search indexes: the Whoosh index and the client-side shards.
+
+        A full build makes every document once, for both. A rebuild after
+        some documents changed (`SearchChanges`) rewrites the Whoosh segments
+        of their buckets and the shards their tokens reach, and keeps the
+        rest of each from the previous build: the files are the same as a
+        full build's, byte for byte.
+        """
+        # Whoosh: not imported by a build that finds nothing changed.
+        from generator import index
+        from generator.emit import search_shards
+
+        repositories = selection.repositories
+        changes = self.search_changes if writer.patching else None
+        client = None
+        if changes is not None and self.search_memory is not None and not changes.names_moved:
+            client = search_shards.update_client_index(
+                self.search_memory, repositories, changes.old, changes.new
+            )
+        builder = search_shards.ClientIndexBuilder() if client is None else None
+        reuse = None
+        if changes is not None:
+            names = changes.old.keys() | changes.new.keys()
+            reuse = index.Reuse(
+                writer.output / paths.INDEX_DIR, frozenset(map(index.segment_of, names))
+            )
+        index_dir = writer.directory(paths.INDEX_DIR, "search index", units.SEARCH)
+        # Writing every bucket, the Whoosh index makes every document: the shards share them.
+        shared = builder is not None and reuse is None and index_dir is not None
+        if index_dir is not None:
+            index.build_index(
+                repositories, registry, index_dir, reuse, builder.add if shared else None
+            )
+        if builder is not None:
+            if not shared:
+                for i, doc in enumerate(index.iter_documents(repositories, registry)):
+                    builder.add(i, doc)
+            client = builder.build(repositories)
+        assert client is not None
+        self.search_memory = client.memory
+        for relpath in client.kept:
+            url = f"{SEARCH_INDEX_URL}/{relpath}"
+            writer.link(url, writer.output / url, "client search index", units.SEARCH)
+            advance(1)
+        for relpath, data in sorted(client.files.items()):
+            url = f"{SEARCH_INDEX_URL}/{relpath}"
+            writer.write(url, data, "client search index", units.SEARCH)
+            advance(1)
 
     def _published(
         self, selection: Selection, memory: state.Memory | None, changed: set[str] | None
@@ -392,21 +451,6 @@ def _v2_outputs(
     yield from v2_tree.site_outputs(selection, registry, config.include_layers)
 
 
-def _search_outputs(
-    selection: Selection, registry: Registry, config: Config, report: Report
-) -> Iterator[Output]:
-    del config, report
-    if not selection.wants(units.SEARCH):
-        return
-    from generator.emit import search_shards  # Whoosh: not for a build that finds nothing changed
-
-    files = search_shards.client_index_files(selection.repositories, registry)
-    for relpath, data in sorted(files.items()):
-        yield Output(
-            f"{SEARCH_INDEX_URL}/{relpath}", data, origin="client search index", unit=units.SEARCH
-        )
-
-
 def _html_outputs(
     selection: Selection, registry: Registry, config: Config, report: Report
 ) -> Iterator[Output]:
@@ -415,5 +459,5 @@ def _html_outputs(
     yield from html.site_outputs(selection, registry, config, report)
 
 
-EMITTERS: tuple[Emitter, ...] = (_v1_outputs, _v2_outputs, _search_outputs, _html_outputs)
-"""Every emitter, in the order their files are written."""
+EMITTERS: tuple[Emitter, ...] = (_v1_outputs, _v2_outputs, _html_outputs)
+"""Every emitter, in the order their files are written (then the search indexes: `_search`)."""

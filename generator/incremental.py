@@ -491,10 +491,25 @@ def _read_stale(
 # --- dirty units -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SearchChanges:
+    """What changed in the search documents: the search indexes redo only that."""
+
+    old: dict[str, index.Document] = field(default_factory=dict)
+    """Full name -> the previous document, of each repository whose document changed."""
+    new: dict[str, index.Document] = field(default_factory=dict)
+    """Full name -> its document now (a repository that left has none)."""
+    names_moved: bool = False
+    """Repositories came or went: the walk positions of the others moved."""
+
+
 def dirty_units(
     old: Selection, new: Selection, old_registry: Registry, new_registry: Registry
-) -> tuple[frozenset[str], set[str]]:
-    """(units to redo, full names of the repositories that changed); see the module doc."""
+) -> tuple[frozenset[str], set[str], SearchChanges]:
+    """(units to redo, full names of the repositories that changed, search changes).
+
+    See the module doc.
+    """
     old_repos = {r.full_name: r for r in old.repositories}
     new_repos = {r.full_name: r for r in new.repositories}
     old_images = {i.id: i for i in old.images}
@@ -506,7 +521,7 @@ def dirty_units(
     changed_images |= set(old_images) ^ set(new_images)
     gone = set(old_repos) - set(new_repos)
     if not (changed_repos or changed_images or gone):
-        return frozenset(), set()
+        return frozenset(), set(), SearchChanges()
     moved = [r for name in changed_repos | gone for r in (old_repos.get(name), new_repos.get(name))]
     moved = [r for r in moved if r is not None]
     # Images: changed ones, those a changed repository points at (then or now), descendants.
@@ -531,11 +546,17 @@ def dirty_units(
     dirty.add(units.SITE)
     # A search document depends on the repository and the labels of its tagged images.
     names_moved = [r.full_name for r in old.repositories] != [r.full_name for r in new.repositories]
-    if names_moved or _documents(old, old_registry, touched) != _documents(
-        new, new_registry, touched
-    ):
+    before = _documents(old, old_registry, touched | gone)
+    after = _documents(new, new_registry, touched)
+    names = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
+    search = SearchChanges(
+        {n: before[n] for n in names if n in before},
+        {n: after[n] for n in names if n in after},
+        names_moved,
+    )
+    if names_moved or names:
         dirty.add(units.SEARCH)
-    return frozenset(dirty), changed_repos
+    return frozenset(dirty), changed_repos, search
 
 
 def _same(old: object, new: object) -> bool:
@@ -556,12 +577,12 @@ def _chain(image: Image, images: Mapping[str, Image]) -> tuple[str, ...]:
 
 def _documents(
     selection: Selection, registry: Registry, names: set[str]
-) -> list[index.Document]:
-    """The search documents of the repositories `names` (as far as the selection has them)."""
+) -> dict[str, index.Document]:
+    """Full name -> search document, of the repositories `names` the selection has."""
     from generator import index  # Whoosh: not for a build that finds nothing changed
 
     chosen = [r for r in selection.repositories if r.full_name in names]
-    return index.documents(chosen, registry)
+    return {doc.name: doc for doc in index.documents(chosen, registry)}
 
 
 def existing_units(selection: Selection) -> set[str]:

@@ -95,6 +95,8 @@ class Memory:
     """The change feed's entries, newest first (`feeds.entry`)."""
     problems: dict[str, tuple[Problem, ...]] = field(default_factory=dict)
     """Unit → the problems found while making its files, reported again while it is kept."""
+    search: Any = None
+    """The client search index's tokens and shards (`search_shards.ClientMemory`)."""
 
 
 def output_key(config: Config) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import sys
@@ -14,11 +15,14 @@ import pytest
 
 from generator.index import (
     MAX_QUERY_CHARS,
+    SEGMENTS,
     LikePattern,
+    Reuse,
     SearchIndex,
     build_index,
     fold,
     rank_tier,
+    segment_of,
 )
 from generator.model import Image, Registry, Repository, Tag
 
@@ -423,3 +427,54 @@ def test_undecodable_names_tags_and_labels(tmp_path):
     assert ix.ranked("tag:t") == ["ns/a\udc80b"]
     assert b"a\\udc80b" in ix.search("")
     ix.close()
+
+
+# --- rebuilding ------------------------------------------------------------------------------
+
+
+def _tagged(registry: Registry, names: set[str], tag: str) -> Registry:
+    """`registry` where the repositories `names` have one more tag (on their first tag's image)."""
+    repositories = tuple(
+        dataclasses.replace(r, tags=(*r.tags, Tag(tag, r.tags[0].value if r.tags else "x")))
+        if r.full_name in names else r
+        for r in registry.repositories
+    )
+    return dataclasses.replace(registry, repositories=repositories)
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_a_rebuild_rewrites_only_changed_buckets_and_equals_a_full_build(tmp_path):
+    import synth
+
+    registry = synth.synth_registry(400, seed=5)
+    build_index(registry.repositories, registry, tmp_path / "before")
+    names = {r.full_name for r in registry.repositories[::97]}
+    after = _tagged(registry, names, "brand-new")
+    build_index(after.repositories, after, tmp_path / "full")
+    changed = frozenset(segment_of(n) for n in names)
+    reuse = Reuse(tmp_path / "before", changed)
+    build_index(after.repositories, after, tmp_path / "rebuilt", reuse)
+    assert _tree(tmp_path / "rebuilt") == _tree(tmp_path / "full")
+    assert _tree(tmp_path / "before") != _tree(tmp_path / "full")
+    for path in (tmp_path / "rebuilt").iterdir():
+        bucket = path.name.removeprefix("MAIN_bucket")[:3]
+        if bucket.isdigit():  # a segment's file: linked unless its bucket changed
+            linked = path.stat().st_ino == (tmp_path / "before" / path.name).stat().st_ino
+            assert linked == (int(bucket) not in changed), path.name
+    with SearchIndex.open(tmp_path / "rebuilt") as ix:
+        assert set(ix.ranked("tag:brand-new")) == names
+        assert len(ix.names) == len(registry.repositories)
+
+
+def test_segments_keep_answers_in_walk_order(tmp_path):
+    import synth
+
+    registry = synth.synth_registry(300, seed=9)
+    build_index(registry.repositories, registry, tmp_path / "index")
+    with SearchIndex.open(tmp_path / "index") as ix:
+        walk = sorted(registry.repositories, key=lambda r: (r.namespace, r.name))
+        assert ix.ranked("") == [r.full_name for r in walk]
+        assert len({segment_of(n) for n in ix.names}) == SEGMENTS

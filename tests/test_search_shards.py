@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import sys
@@ -12,13 +13,15 @@ import pytest
 from generator.emit.search_shards import (
     BUDGET_BYTES,
     ClientIndex,
+    ClientIndexBuilder,
     _front_code,
     client_index_files,
     decode_ids,
     encode_ids,
     read_nodes,
+    update_client_index,
 )
-from generator.index import SearchIndex, build_index
+from generator.index import SearchIndex, build_index, documents
 from generator.model import Image, Registry, Repository, Tag
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -186,3 +189,55 @@ def test_every_query_fits_the_budget_at_20000(files_20000):
 def test_hostile_queries_stay_within_the_budget(files_20000, q):
     _, files = files_20000
     assert ClientIndex(files).search(q).bytes <= BUDGET_BYTES
+
+
+# --- updating --------------------------------------------------------------------------------
+
+
+def _fresh(repositories, docs):
+    builder = ClientIndexBuilder()
+    for i, doc in enumerate(docs):
+        builder.add(i, doc)
+    return builder.build(repositories)
+
+
+def _changed(doc, round_, k):
+    """A new document for round `round_`: tags and words added, or most of them dropped."""
+    if round_ % 2:
+        extra = [f"x{round_}{'y' * (k % 7)}{k}", "common-new-tag"]
+        return dataclasses.replace(
+            doc, tags=(*doc.tags, *extra), words=(*doc.words, *extra), labels=()
+        )
+    return dataclasses.replace(doc, tags=doc.tags[:1], words=doc.words[:2])
+
+
+def test_an_update_equals_a_fresh_build(registry_2000):
+    repositories = registry_2000.repositories
+    docs = documents(repositories, registry_2000)
+    previous = _fresh(repositories, docs)
+    files, memory = dict(previous.files), previous.memory
+    rng = random.Random(5)
+    for round_, count in enumerate([1, 1, 60, 60, 300]):
+        chosen = sorted(rng.sample(range(len(docs)), count))
+        new_docs = list(docs)
+        for k, i in enumerate(chosen):
+            new_docs[i] = _changed(docs[i], round_, k)
+        update = update_client_index(
+            memory, repositories,
+            {docs[i].name: docs[i] for i in chosen}, {docs[i].name: new_docs[i] for i in chosen},
+        )
+        expected = _fresh(repositories, new_docs)
+        assert update is not None
+        assert {**{p: files[p] for p in update.kept}, **update.files} == expected.files, round_
+        assert not set(update.kept) & set(update.files)
+        assert update.memory == expected.memory
+        if count == 1:
+            assert len(update.kept) > 0.8 * len(expected.memory.nodes)
+        docs, files, memory = new_docs, expected.files, update.memory
+
+
+def test_an_update_of_other_repositories_is_refused(registry_2000):
+    repositories = registry_2000.repositories
+    docs = documents(repositories, registry_2000)
+    memory = _fresh(repositories, docs).memory
+    assert update_client_index(memory, repositories[1:], {}, {}) is None

@@ -35,6 +35,13 @@ prefixed by its kind:
   `[name, description]`, the description cut to 100 characters (0.9.1's
   column was `VARCHAR(100)`; client LIKE sees those 100).
 
+**Rebuilds.** A node's file depends only on its key and the tokens that
+start with it. The build remembers every token and its ids (`ClientMemory`,
+in the build state); after some documents changed, `update_client_index`
+updates the ids of the tokens they gained or lost and makes again only the
+nodes one of those tokens starts with (and the manifest and name blocks);
+the other shard files are kept. Same files as a full build, byte for byte.
+
 `ids` is a set of repository positions (walk order), as a string: either
 comma-separated base-36 gaps from the previous id (from -1), where `g+r`
 adds `r` more consecutive ids; or `=` then the base64 bitmap (bit i of byte
@@ -133,43 +140,232 @@ def _b36(n: int) -> str:
 
 
 def client_index_files(repositories: Sequence[Repository], registry: Registry) -> dict[str, bytes]:
-    """Relative paths (under the site's `search-index/` folder) -> bytes. Deterministic.
+    """Relative paths (under the site's `search-index/` folder) -> bytes. Deterministic."""
+    builder = ClientIndexBuilder()
+    for i, doc in enumerate(iter_documents(repositories, registry)):
+        builder.add(i, doc)
+    return builder.build(repositories).files
+
+
+@dataclass
+class ClientMemory:
+    """What a rebuild needs to redo only the shards a change reaches (kept in `state.Memory`).
+
+    At 20,000 repositories the tokens and their encoded ids are a few MB;
+    the documents they come from would be 30 MB, and making them again is
+    most of the cost of a full index.
+    """
+
+    universe: int
+    tokens: list[str]
+    """Every token, sorted."""
+    ids: list[str]
+    """The encoded ids of each token (`encode_ids`), in the order of `tokens`."""
+    nodes: dict[str, tuple[bool, int, str | None]]
+    """Node key -> (is a leaf, its file's size, its encoded ids if a split node)."""
+
+
+@dataclass
+class ClientIndexFiles:
+    files: dict[str, bytes]
+    """Relative path -> bytes of the files made."""
+    kept: list[str]
+    """Relative paths of files the previous build made with the same bytes (not made again)."""
+    memory: ClientMemory
+
+
+class ClientIndexBuilder:
+    """The client index of a whole registry, from its documents in any order.
 
     One pass over the documents, which are not kept: each leaves its tokens
-    in the postings and its name in a block. At 20,000 repositories the
-    documents would be 30 MB, the postings are a fifth of that.
+    in the postings. At 20,000 repositories the documents would be 30 MB,
+    the postings are a fifth of that.
     """
-    universe = 0
-    postings: dict[str, list[int]] = {}
-    blocks: dict[str, bytes] = {}
-    block: list[list[str | None]] = []
-    for i, doc in enumerate(iter_documents(repositories, registry)):
-        universe = i + 1
+
+    def __init__(self) -> None:
+        self._postings: dict[str, list[int]] = {}
+
+    def add(self, position: int, doc: Document) -> None:
+        """Document `doc`, at `position` in walk order."""
         for token in _tokens(doc):
-            postings.setdefault(token, []).append(i)
-        block.append([doc.name, _description(doc)])
-        if len(block) == BLOCK_SIZE or i + 1 == len(repositories):
-            blocks[f"blocks/{i // BLOCK_SIZE}.json"] = encode(block)
-            block = []
-    entries = [(t, encode_ids(postings.pop(t), universe)) for t in sorted(postings)]
-    files: dict[str, bytes] = {}
-    nodes: list[tuple[str, bool]] = []
-    _build_node("", entries, universe, files, nodes)
-    files.update(blocks)
-    files["manifest.json"] = encode({
-        "format": 1,
-        "repositories": universe,
-        "block_size": BLOCK_SIZE,
-        "description_chars": DESCRIPTION_CHARS,
-        "max_block_bytes": _largest(files, "blocks/"),
-        "max_shard_bytes": _largest(files, "shards/"),
-        "nodes": _front_code(sorted(nodes)),
-    })
-    return files
+            self._postings.setdefault(token, []).append(position)
+
+    def build(self, repositories: Sequence[Repository]) -> ClientIndexFiles:
+        universe = len(repositories)
+        tokens = sorted(self._postings)
+        raw = [sorted(self._postings.pop(t)) for t in tokens]
+        ids = [encode_ids(r, universe) for r in raw]
+        tree = _Tree(tokens, ids, universe, raw=raw)
+        return tree.files(repositories)
 
 
-def _largest(files: Mapping[str, bytes], folder: str) -> int:
-    return max((len(v) for k, v in files.items() if k.startswith(folder)), default=0)
+def update_client_index(
+    memory: ClientMemory, repositories: Sequence[Repository],
+    old: Mapping[str, Document], new: Mapping[str, Document],
+) -> ClientIndexFiles | None:
+    """The client index after the documents of some repositories changed from `old` to `new`.
+
+    Only for the same repositories at the same walk positions (None
+    otherwise: build it whole). Shards whose tokens did not change are kept
+    from the previous build (`ClientIndexFiles.kept`); their bytes would be
+    the same.
+    """
+    if memory.universe != len(repositories) or old.keys() != new.keys():
+        return None
+    ordered = sorted(repositories, key=lambda r: (r.namespace, r.name))
+    positions = {r.full_name: i for i, r in enumerate(ordered) if r.full_name in new}
+    if positions.keys() != new.keys():
+        return None
+    tokens, ids = memory.tokens, memory.ids
+    changed: dict[str, tuple[set[int], set[int]]] = {}  # token -> (ids added, ids removed)
+    now: dict[int, set[str]] = {}
+    for name, position in positions.items():
+        before, after = _tokens(old[name]), _tokens(new[name])
+        now[position] = after
+        for token in after - before:
+            changed.setdefault(token, (set(), set()))[0].add(position)
+        for token in before - after:
+            changed.setdefault(token, (set(), set()))[1].add(position)
+    for token, (added, removed) in sorted(changed.items()):
+        at = bisect.bisect_left(tokens, token)
+        present = at < len(tokens) and tokens[at] == token
+        found = set(decode_ids(ids[at])) if present else set()
+        found = (found - removed) | added
+        if not found:
+            if present:
+                del tokens[at], ids[at]
+        elif present:
+            ids[at] = encode_ids(sorted(found), memory.universe)
+        else:
+            tokens.insert(at, token)
+            ids.insert(at, encode_ids(sorted(found), memory.universe))
+    tree = _Tree(tokens, ids, memory.universe, previous=memory, changed=sorted(changed), now=now)
+    return tree.files(repositories)
+
+
+class _Tree:
+    """The radix tree of shards over sorted tokens (see the module doc: `shards/`).
+
+    A node's file depends only on its key and the tokens starting with it,
+    so with a `previous` build's memory, every node whose tokens did not
+    change (none of `changed` starts with its key) is kept with its subtree.
+    """
+
+    def __init__(
+        self, tokens: list[str], ids: list[str], universe: int, *,
+        raw: list[list[int]] | None = None, previous: ClientMemory | None = None,
+        changed: Sequence[str] = (), now: Mapping[int, set[str]] | None = None,
+    ) -> None:
+        self.tokens, self.ids, self.universe = tokens, ids, universe
+        self.raw = raw
+        self.previous = previous
+        self.previous_keys = sorted(previous.nodes) if previous is not None else []
+        self.changed = changed
+        self.now = now or {}
+        self.made: dict[str, bytes] = {}
+        self.kept: list[str] = []
+        self.nodes: dict[str, tuple[bool, int, str | None]] = {}
+
+    def files(self, repositories: Sequence[Repository]) -> ClientIndexFiles:
+        """Build the tree, the name blocks and the manifest."""
+        if self.tokens:
+            self._children("", 0, len(self.tokens))
+        ordered = sorted(repositories, key=lambda r: (r.namespace, r.name))
+        blocks: dict[str, bytes] = {}
+        for start in range(0, len(ordered), BLOCK_SIZE):
+            block = [
+                [r.full_name, None if r.description is None else r.description[:DESCRIPTION_CHARS]]
+                for r in ordered[start:start + BLOCK_SIZE]
+            ]
+            blocks[f"blocks/{start // BLOCK_SIZE}.json"] = encode(block)
+        files = self.made
+        files.update(blocks)
+        files["manifest.json"] = encode({
+            "format": 1,
+            "repositories": self.universe,
+            "block_size": BLOCK_SIZE,
+            "description_chars": DESCRIPTION_CHARS,
+            "max_block_bytes": max(map(len, blocks.values()), default=0),
+            "max_shard_bytes": max((size for _, size, _ in self.nodes.values()), default=0),
+            "nodes": _front_code(sorted((k, leaf) for k, (leaf, _, _) in self.nodes.items())),
+        })
+        memory = ClientMemory(self.universe, self.tokens, self.ids, self.nodes)
+        return ClientIndexFiles(files, sorted(self.kept), memory)
+
+    def _node(self, key: str, lo: int, hi: int) -> None:
+        """Emit `key` (tokens[lo:hi] start with it) as a leaf if small enough, else split."""
+        if self.previous is not None and key in self.previous.nodes and not self._touched(key):
+            self._keep(key)
+            return
+        tokens, ids = self.tokens, self.ids
+        if hi - lo == 1 or self._fits(lo, hi):
+            data = encode({"postings": dict(zip(tokens[lo:hi], ids[lo:hi], strict=True))})
+            self.made[_shard_path(key)] = data
+            self.nodes[key] = (True, len(data), None)
+            return
+        union = encode_ids(self._union(key, lo, hi), self.universe)
+        data = encode({"ids": union})
+        self.made[_shard_path(key)] = data
+        self.nodes[key] = (False, len(data), union)
+        self._children(key, lo, hi)
+
+    def _children(self, key: str, lo: int, hi: int) -> None:
+        """Group tokens[lo:hi] by their character after `key`; each group is a node."""
+        tokens = self.tokens
+        start = lo
+        if start < hi and tokens[start] == key:  # a token equal to key is in the union only
+            start += 1
+        depth = len(key)
+        while start < hi:
+            end = _prefix_end(tokens, tokens[start][:depth + 1], start, hi)
+            self._node(_common_prefix([tokens[start], tokens[end - 1]]), start, end)
+            start = end
+
+    def _fits(self, lo: int, hi: int) -> bool:
+        total = 0
+        for token, ids in zip(self.tokens[lo:hi], self.ids[lo:hi], strict=True):
+            total += _entry_size((token, ids))
+            if total > SHARD_BYTES:
+                return False
+        return True
+
+    def _union(self, key: str, lo: int, hi: int) -> list[int]:
+        """Ids with a token starting with `key`: from the previous union and the changes
+        when there is one, else from the postings."""
+        if self.raw is not None:
+            return sorted(set().union(*self.raw[lo:hi]))
+        before = self.previous.nodes.get(key) if self.previous is not None else None
+        if before is not None and before[2] is not None:
+            found = set(decode_ids(before[2])) - self.now.keys()
+            found.update(i for i, tokens in self.now.items()
+                         if any(t.startswith(key) for t in tokens))
+            return sorted(found)
+        return sorted({i for ids in self.ids[lo:hi] for i in decode_ids(ids)})
+
+    def _touched(self, key: str) -> bool:
+        """Whether a changed token starts with `key`."""
+        at = bisect.bisect_left(self.changed, key)
+        return at < len(self.changed) and self.changed[at].startswith(key)
+
+    def _keep(self, key: str) -> None:
+        """Keep the previous build's node `key` and every node under it."""
+        assert self.previous is not None
+        keys = self.previous_keys
+        at = bisect.bisect_left(keys, key)
+        while at < len(keys) and keys[at].startswith(key):
+            self.nodes[keys[at]] = self.previous.nodes[keys[at]]
+            self.kept.append(_shard_path(keys[at]))
+            at += 1
+
+
+def _prefix_end(tokens: Sequence[str], prefix: str, lo: int, hi: int) -> int:
+    """The end of the run of tokens[lo:hi] (sorted; tokens[lo] starts with `prefix`) that do."""
+    last = ord(prefix[-1])
+    if last < 0x10FFFF:
+        return bisect.bisect_left(tokens, prefix[:-1] + chr(last + 1), lo, hi)
+    while lo < hi and tokens[lo].startswith(prefix):
+        lo += 1
+    return lo
 
 
 def _description(doc: Document) -> str | None:
@@ -193,27 +389,6 @@ def _gram_text(text: str) -> str:
 
 def _entry_size(entry: tuple[str, str]) -> int:
     return len(encode(entry[0])) + len(entry[1]) + 6  # quotes, ": ", ", "
-
-
-def _build_node(
-    key: str, entries: list[tuple[str, str]], universe: int,
-    files: dict[str, bytes], nodes: list[tuple[str, bool]],
-) -> None:
-    """Emit `key` as a leaf if small enough, else a split union and its children."""
-    if key and (len(entries) == 1 or sum(map(_entry_size, entries)) <= SHARD_BYTES):
-        files[_shard_path(key)] = encode({"postings": dict(entries)})
-        nodes.append((key, True))
-        return
-    if key:
-        union = sorted({i for _, ids in entries for i in decode_ids(ids)})
-        files[_shard_path(key)] = encode({"ids": encode_ids(union, universe)})
-        nodes.append((key, False))
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for token, ids in entries:
-        if len(token) > len(key):  # a token equal to key is in the union only
-            groups.setdefault(token[len(key)], []).append((token, ids))
-    for group in groups.values():
-        _build_node(_common_prefix([t for t, _ in group]), group, universe, files, nodes)
 
 
 def _common_prefix(tokens: Sequence[str]) -> str:
