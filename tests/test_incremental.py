@@ -227,6 +227,32 @@ def test_a_rebuild_with_nothing_changed_rewrites_no_file(tmp_path: Path) -> None
     assert not list(tmp_path.glob(".site.staging-*"))
 
 
+NOT_FOR_NO_CHANGE = ("jinja2", "whoosh", "requests", "tqdm", "generator.emit.html")
+"""What a build that finds nothing changed must not import: it is most of a cron run's start."""
+
+
+def test_a_rebuild_with_nothing_changed_imports_no_renderer(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    base_storage(root)
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    for path in [root, *root.rglob("*")]:  # older than the racy window: a plain no-change
+        os.utime(path, ns=(an_hour_ago, an_hour_ago))
+    output = tmp_path / "site"
+    run(root, output)
+    probe = (
+        "import sys\n"
+        "from generator.cli import main\n"
+        f"code = main(['build', '--source', {str(root)!r}, '--output', {str(output)!r}])\n"
+        f"print(sorted(m for m in {NOT_FOR_NO_CHANGE!r} if m in sys.modules))\n"
+        "sys.exit(code)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing changed" in proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_one_change_rewrites_only_the_files_it_changes(tmp_path: Path) -> None:
     root = tmp_path / "storage"
     ids = base_storage(root)
