@@ -27,8 +27,8 @@ from pathlib import Path
 
 from generator import forked, index, paths, state
 from generator.config import Config
-from generator.emit import feeds, html, parallel, search_shards, units, v1_tree, v2_tree
-from generator.emit.html_data import Moment
+from generator.emit import feeds, html, html_data, parallel, search_shards, units, v1_tree, v2_tree
+from generator.emit.html_data import Moment, RepositoryRow
 from generator.emit.v1_tree import Output, Selection
 from generator.emit.writer import (
     PatchConflict,
@@ -156,7 +156,8 @@ class _Build:
             old_registry = _remembered(memory)
             old_selection = v1_tree.select(old_registry, self.config.include_private)
             dirty, changed_repos = dirty_units(old_selection, selection, old_registry, registry)
-        selection = dataclasses.replace(selection, dirty=dirty)
+        rows = _current_rows(memory if trusted else None, dirty)
+        selection = dataclasses.replace(selection, dirty=dirty, rows=rows)
         previous = None if self.full or memory is None else memory.manifest
         if not self.output.is_dir():
             previous = None
@@ -188,6 +189,7 @@ class _Build:
                     state.FORMAT, self.key, writer.manifest(), cache=cache,
                     registry=None if cache else registry, published=published, feed=feed,
                     problems=unit_problems,
+                    rows=html_data.repository_rows(selection, registry, rows),
                 )
                 with writer.state_file(state.MEMORY_FILE) as f:
                     state.dump_to(remembered, f)
@@ -341,6 +343,21 @@ def _remembered(memory: state.Memory) -> Registry:
         if obj is not None:
             (repositories if key.startswith("R:") else images).append(obj)
     return Registry(repositories=tuple(repositories), images=tuple(images))
+
+
+def _current_rows(
+    memory: state.Memory | None, dirty: frozenset[str] | None
+) -> dict[str, RepositoryRow]:
+    """The remembered rows of the index page that are still true: those of clean repositories.
+
+    A repository's unit is dirty whenever it or an image its tags reach
+    changed, which is all that its row shows.
+    """
+    if memory is None or dirty is None:
+        return {}
+    return {
+        name: row for name, row in memory.rows.items() if units.repository(name) not in dirty
+    }
 
 
 def _clock(found: Scan | None, registry: Registry) -> int:

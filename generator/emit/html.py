@@ -279,7 +279,7 @@ def site_outputs(
     """
     del report  # storage problems are reported by the crawl; templates are fatal
     pages = Pages(config)
-    data = SiteData(selection.repositories, selection.images, registry)
+    data = SiteData(selection.repositories, selection.images, registry, selection.rows)
 
     def page(
         names: tuple[str, ...], render: Callable[[], str | bytes], unit: str = units.SITE
@@ -299,13 +299,16 @@ def site_outputs(
         yield page(("index",), lambda: pages.render_index(data.namespaces))
         yield page(("search",), pages.render_search)
         yield page(("not_found",), pages.render_not_found)
-    for ns in data.namespaces:
-        if selection.wants(unit := units.namespace(ns.name)):
-            yield page(("namespace", ns.name), functools.partial(pages.render_namespace, ns), unit)
-    for repo in data.repositories:
-        if selection.wants(unit := units.repository(repo.full_name)):
-            names = ("repository", repo.namespace, repo.name)
-            yield page(names, functools.partial(pages.render_repository, repo), unit)
+    # Views are made for the pages made: a rebuild redoes few, and lists use rows.
+    for name in data.namespace_names:
+        if selection.wants(unit := units.namespace(name)):
+            view = functools.partial(data.namespace, name)
+            yield page(("namespace", name), lambda v=view: pages.render_namespace(v()), unit)
+    for repository in data.sorted_repositories:
+        if selection.wants(unit := units.repository(repository.full_name)):
+            names = ("repository", repository.namespace, repository.name)
+            repo = functools.partial(data.repository_view, repository)
+            yield page(names, lambda r=repo: pages.render_repository(r()), unit)
     for image in data.image_pages:
         if selection.wants(unit := units.image(image.id)):
             view = functools.partial(data.image_view, image)
