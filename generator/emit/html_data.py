@@ -22,6 +22,7 @@ import datetime as dt
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -533,7 +534,10 @@ def repository_rows(
     them all already (it lists every repository), unless a template skipped it.
     """
     data = SiteData(selection.repositories, selection.images, registry, known)
-    return {r.full_name: data.row(r) for r in selection.repositories}
+    for repository in selection.repositories:
+        data.row(repository)
+    return {r.full_name: data.rows[r.full_name] for r in selection.repositories
+            if r.full_name in data.rows}
 
 
 # --- building the views ----------------------------------------------------------------------
@@ -554,7 +558,7 @@ class SiteData:
         self._images = {image.id: image for image in images}
         self._total: dict[str, Size | None] = {}
         self._layers: dict[str, LayerView] = {}
-        self._views: dict[str, RepositoryView] = {}
+        self._views: dict[int, RepositoryView] = {}
         self._namespaces: dict[str, NamespaceView] = {}
         self.rows: dict[str, RepositoryRow] = {} if rows is None else rows
 
@@ -582,9 +586,10 @@ class SiteData:
 
     def repository_view(self, repository: Repository) -> RepositoryView:
         """The repository page's view: every tag of it, sized."""
-        view = self._views.get(repository.full_name)
+        # By identity: v2 storage may hold `busybox` and `library/busybox`, both shown so.
+        view = self._views.get(id(repository))
         if view is None:
-            view = self._views[repository.full_name] = self._repository(repository)
+            view = self._views[id(repository)] = self._repository(repository)
         return view
 
     @cached_property
@@ -593,12 +598,19 @@ class SiteData:
 
     def row(self, repository: Repository) -> RepositoryRow:
         """What lists show of `repository`: known, else computed from its view (and kept)."""
-        row = self.rows.get(repository.full_name)
+        name = repository.full_name
+        if name in self._shared_names:  # two repositories, one name: rows by name cannot tell
+            return RepositoryRow.of(self.repository_view(repository))
+        row = self.rows.get(name)
         if row is None:
-            row = self.rows[repository.full_name] = RepositoryRow.of(
-                self.repository_view(repository)
-            )
+            row = self.rows[name] = RepositoryRow.of(self.repository_view(repository))
         return row
+
+    @cached_property
+    def _shared_names(self) -> frozenset[str]:
+        """Full names that more than one repository shows (v2 `busybox` and `library/busybox`)."""
+        counts = Counter(r.full_name for r in self._repositories)
+        return frozenset(name for name, count in counts.items() if count > 1)
 
     @cached_property
     def _by_namespace(self) -> dict[str, list[Repository]]:
