@@ -27,14 +27,17 @@ they are internal files that only the build that wrote them reads.
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import dataclasses
+import gc
 import hashlib
 import io
 import itertools
 import logging
 import os
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PosixPath
 from typing import Any, BinaryIO
@@ -151,7 +154,7 @@ def load_memory(output: Path, key: str | None = None, *, crawl: bool = True) -> 
 
 def _load(path: Path, crawl: bool = True) -> object:
     try:
-        with path.open("rb") as f:
+        with path.open("rb") as f, _collector_paused():
             value = pickle.load(f)
             if isinstance(value, Memory) and value.format == FORMAT:
                 _load_chunks(value, f, crawl)
@@ -161,6 +164,24 @@ def _load(path: Path, crawl: bool = True) -> object:
     except Exception as exc:  # any damage means: start from nothing
         log.info("%s: unreadable (%s); building everything", path, exc)
         return None
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage collection while unpickling.
+
+    Unpickling makes no garbage, but every container it makes counts toward
+    the collector's thresholds, so loading a large state ran full collections
+    over everything loaded so far: they tripled the time it takes to load the
+    crawl of 20,000 repositories.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def dump(value: Sources | Memory) -> bytes:
