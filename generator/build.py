@@ -18,6 +18,7 @@ byte for byte (tests/test_incremental.py).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
 import time
@@ -27,7 +28,8 @@ from pathlib import Path
 
 from generator import collector, forked, paths, state
 from generator.config import Config
-from generator.emit import feeds, html_inputs, parallel, units, v1_tree, v2_tree
+from generator.emit import feeds, html_data, html_inputs, parallel, units, v1_tree, v2_tree
+from generator.emit.html_data import RepositoryRow
 from generator.emit.v1_tree import Output, Selection
 from generator.emit.writer import (
     PatchConflict,
@@ -108,6 +110,8 @@ def build(
             log.info("%s: two documents clash; building again on one core", exc)
             report.problems.clear()
             return _Build(config, report, full, progress, 1).run(started)
+        finally:
+            gc.unfreeze()  # what `run` set aside may be collected once the build is over
 
 
 class _Build:
@@ -161,6 +165,10 @@ class _Build:
         memory = state.load_memory(self.output, crawl=may_trust)
         trusted = memory is not None and may_trust and memory.key == self.key
         registry, cache = self._crawl(found, memory if trusted else None, old_sources)
+        # The crawls (this one and the remembered one) live as long as the build: set
+        # aside, full collections need not scan them again (at 20,000 repositories each
+        # scan takes a fifth of a second), nor the forked worker copy their pages to do so.
+        gc.freeze()
         selection = v1_tree.select(registry, self.config.include_private)
         dirty: frozenset[str] | None = None
         changed_repos: set[str] | None = None
@@ -172,7 +180,8 @@ class _Build:
             dirty, changed_repos, self.search_changes = dirty_units(
                 old_selection, selection, old_registry, registry
             )
-        selection = dataclasses.replace(selection, dirty=dirty)
+        rows = _current_rows(memory if trusted else None, dirty)
+        selection = dataclasses.replace(selection, dirty=dirty, rows=rows)
         previous = None if self.full or memory is None else memory.manifest
         if not self.output.is_dir():
             previous = None
@@ -205,6 +214,7 @@ class _Build:
                     state.FORMAT, self.key, writer.manifest(), cache=cache,
                     registry=None if cache else registry, published=published, feed=feed,
                     problems=unit_problems, search=self.search_memory,
+                    rows=html_data.repository_rows(selection, registry, rows),
                 )
                 with writer.state_file(state.MEMORY_FILE) as f:
                     state.dump_to(remembered, f)
@@ -408,6 +418,21 @@ def _remembered(memory: state.Memory) -> Registry:
         if obj is not None:
             (repositories if key.startswith("R:") else images).append(obj)
     return Registry(repositories=tuple(repositories), images=tuple(images))
+
+
+def _current_rows(
+    memory: state.Memory | None, dirty: frozenset[str] | None
+) -> dict[str, RepositoryRow]:
+    """The remembered rows of the index page that are still true: those of clean repositories.
+
+    A repository's unit is dirty whenever it or an image its tags reach
+    changed, which is all that its row shows.
+    """
+    if memory is None or dirty is None:
+        return {}
+    return {
+        name: row for name, row in memory.rows.items() if units.repository(name) not in dirty
+    }
 
 
 def _clock(found: Scan | None, registry: Registry) -> int:

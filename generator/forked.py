@@ -50,7 +50,9 @@ class Forked(Generic[T]):
         parent = os.getpid()
         # The cyclic GC writes into the header of every object it scans: in the child, each
         # page of the parent's heap would be copied. Frozen objects are never scanned (the
-        # CPython docs' advice for fork), by either process until the child is reaped.
+        # CPython docs' advice for fork), by either process until the child is reaped; if
+        # the caller had already set objects aside (`gc.freeze`), it decides when to thaw.
+        self._thaw = gc.get_freeze_count() == 0
         gc.freeze()
         self.pid = os.fork()
         if self.pid == 0:  # the child: never returns
@@ -69,7 +71,8 @@ class Forked(Generic[T]):
             except (EOFError, pickle.UnpicklingError):
                 died = True
         _, status = os.waitpid(self.pid, 0)
-        gc.unfreeze()
+        if self._thaw:
+            gc.unfreeze()
         if died:
             raise BuildError(f"the {self.what} (pid {self.pid}) died: {_describe(status)}")
         if not ok:
@@ -82,7 +85,8 @@ class Forked(Generic[T]):
             os.kill(self.pid, signal.SIGKILL)
         self._pipe.close()
         os.waitpid(self.pid, 0)
-        gc.unfreeze()
+        if self._thaw:
+            gc.unfreeze()
 
 
 def split_map(

@@ -105,6 +105,9 @@ class Image:
     """Size of the layer file; None when it is missing."""
     layer_file: str | None = None
     """The layer file (`layer_path`), as a string: a `Path` for each image costs 2.5 times more."""
+    compression: str | None = None
+    """`gzip`, `bzip2`, `xz` or `zstd` when the layer file is stored compressed (its first
+    bytes say so), read by the crawl: pages show it for every layer and never reopen them."""
     in_progress: bool = False
     """`_inprogress` present: every GET on the image answers 400."""
     files: bytes | None = None

@@ -97,6 +97,9 @@ class Memory:
     """Unit → the problems found while making its files, reported again while it is kept."""
     search: Any = None
     """The client search index's tokens and shards (`search_shards.ClientMemory`)."""
+    rows: dict[str, Any] = field(default_factory=dict)
+    """Repository → what lists of repositories show of it (`html_data.RepositoryRow`): the
+    next build lists the repositories that did not change without computing their tags."""
 
 
 def output_key(config: Config) -> str:
@@ -142,8 +145,8 @@ def load_sources(output: Path) -> Sources | None:
 def load_memory(output: Path, key: str | None = None, *, crawl: bool = True) -> Memory | None:
     """The memory of the site in `output`; with `key`, only if it was built with that key.
 
-    Without `crawl`, its crawl is left out (`cache` empty, `registry` None):
-    a build that will not trust it need not hold it beside its own.
+    Without `crawl`, its crawl and rows are left out (`cache` and `rows` empty,
+    `registry` None): a build that will not trust them need not hold them.
     """
     value = _load(state_dir(output) / MEMORY_FILE, crawl)
     if not isinstance(value, Memory) or value.format != FORMAT:
@@ -171,7 +174,7 @@ def dump(value: Sources | Memory) -> bytes:
     return buffer.getvalue()
 
 
-_CHUNKED = ("manifest", "cache", "published")
+_CHUNKED = ("manifest", "cache", "published", "rows")
 """The fields of `Memory` that grow with the registry, pickled in chunks (`dump_to`)."""
 _CHUNK = 1000
 """Entries per chunk."""
@@ -203,7 +206,7 @@ def _load_chunks(memory: Memory, file: BinaryIO, crawl: bool = True) -> None:
         memory.registry = None
     for name in _CHUNKED:
         found: dict[str, Any] = {}
-        keep = crawl or name != "cache"
+        keep = crawl or name not in ("cache", "rows")
         while chunk := pickle.load(file):
             if keep:
                 found.update(chunk)

@@ -6,6 +6,7 @@ browser lives in tests/test_browser.py.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import tomllib
@@ -19,9 +20,11 @@ from generator import paths
 from generator.emit import html, v1_json
 from generator.emit.html_data import Moment, human_size, relative
 from generator.errors import BuildError, ConfigError
+from generator.report import Report
+from generator.sources import v1
 from tests.conftest import build_site
 from tests.support.http import get
-from tests.support.storage import image_id, write_image, write_repository
+from tests.support.storage import image_id, layer_tar, write_image, write_repository
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_SERVER = "/repositories/acme/web-server/"
@@ -250,6 +253,33 @@ def test_image_page(oracle_site: Path) -> None:
     assert [r.a["href"] for r in history[1:]] == [f"/images/{i}/" for i in ancestry[1:]]
     assert "COPY dir:9a8b7c in /www" in history[0].get_text()
     assert [li.get_text() for li in soup.select("ul.tagged li")] == ["acme/web.frontend:1.0"]
+
+
+def test_compressed_layers_are_told_by_their_first_bytes(tmp_path: Path) -> None:
+    """The crawl reads each layer's first bytes once; the pages show what they said."""
+    root = tmp_path / "storage"
+    base, child = image_id("base"), image_id("child")
+    write_image(root, base, layer=gzip.compress(layer_tar({"f": b"base"})))
+    write_image(root, child, base)  # a plain tar
+    write_repository(root, "acme/packed", {"latest": base})
+    write_repository(root, "acme/mixed", {"latest": child})
+    registry = v1.crawl(root, Report())
+    assert [registry.image(i).compression for i in (base, child)] == ["gzip", None]
+    site = tmp_path / "site"
+    build_site(root, site)
+
+    def layer_fact(image: str) -> str:
+        facts = soup_of(site, f"/images/{image}/").select("dl.facts > div")
+        return next(d.dd.get_text(" ", strip=True) for d in facts if d.dt.string == "Layer")
+
+    assert layer_fact(base).endswith("(gzip)")
+    assert layer_fact(child).endswith("tar, as stored")
+    rows = {
+        tr.td.a.string: tr.find_all("td")[3].get_text(" ", strip=True)
+        for tr in soup_of(site, "/").select("table.repos tbody tr")
+    }
+    assert rows["packed"].endswith(" compressed")  # every layer it reaches is compressed
+    assert not rows["mixed"].endswith(" compressed")
 
 
 def test_sizes_dates_and_hints() -> None:

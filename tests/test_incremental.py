@@ -7,6 +7,7 @@ incremental builds with `--full` builds of the same storage.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 
 from generator import incremental, paths, state
 from generator.build import build
@@ -92,6 +94,12 @@ def _push_image(root: Path, ids: dict[str, str]) -> None:
     rewrite(root / "repositories/acme/web/taglatest_json", '{"last_update": 1500000000}')
 
 
+def _compress_layer(root: Path, ids: dict[str, str]) -> None:
+    """The same layer stored gzipped: pages say so (sizes `compressed`, the layer `(gzip)`)."""
+    layer = root / "images" / ids["web1"] / "layer"
+    layer.write_bytes(gzip.compress(layer.read_bytes(), mtime=0))
+
+
 def _add_tag(root: Path, ids: dict[str, str]) -> None:
     rewrite(root / "repositories/acme/api/tag_2.0", ids["web2"])
 
@@ -126,26 +134,53 @@ def _delete_namespace(root: Path, ids: dict[str, str]) -> None:
 
 
 CHANGES: list[Callable[[Path, dict[str, str]], None]] = [
-    _add_repository, _corrupt_metadata, _retag, _push_image, _add_tag, _delete_tag,
+    _add_repository, _corrupt_metadata, _retag, _push_image, _compress_layer, _add_tag,
+    _delete_tag,
     _add_orphan_image, _delete_image, _delete_repository, _make_private, _corrupt,
     _delete_namespace,
 ]
 
 
-@pytest.mark.parametrize("layers", [False, True], ids=["plain", "layers"])
+LISTING_TAGS = (
+    "{% block content %}{{ super() }}<ul>{% for ns in namespaces %}"
+    "{% for repo in ns.repositories %}<li>{{ repo.full_name }} {{ repo.pull_name }}"
+    " {{ repo.pull_tag.name if repo.pull_tag else '-' }} {{ repo.json_links|length }}:"
+    "{% for tag in repo.tags %} {{ tag.name }} {{ tag.size|size }} {{ tag.updated|moment }}"
+    "{% endfor %}</li>{% endfor %}{% endfor %}</ul>{% endblock %}"
+)
+"""A replaced index page that lists every tag: more than the rows a rebuild remembers."""
+
+
+def listing_templates(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "index.html").write_text('{% extends "default:index.html" %}' + LISTING_TAGS)
+    (folder / "namespace.html").write_text(
+        '{% extends "default:namespace.html" %}'
+        + LISTING_TAGS.replace("{% for ns in namespaces %}", "{% for ns in [namespace] %}")
+    )
+    return folder
+
+
+@pytest.mark.parametrize("variant", ["plain", "layers", "templates"])
 def test_incremental_builds_equal_full_builds_after_every_change(
-    tmp_path: Path, layers: bool
+    tmp_path: Path, variant: str
 ) -> None:
     root = tmp_path / "storage"
     ids = base_storage(root)
+    layers = variant == "layers"
+    options: dict[str, object] = {"include_layers": layers}
+    if variant == "templates":
+        options["templates_dir"] = listing_templates(tmp_path / "templates")
     incremental, full = tmp_path / "inc" / "site", tmp_path / "full" / "site"
-    run(root, incremental, include_layers=layers)
-    run(root, full, full=True, include_layers=layers)
+    run(root, incremental, **options)
+    run(root, full, full=True, **options)
     for change in CHANGES:
         change(root, ids)
-        result, report = run(root, incremental, include_layers=layers)
-        full_result, full_report = run(root, full, full=True, include_layers=layers)
+        result, report = run(root, incremental, **options)
+        full_result, full_report = run(root, full, full=True, **options)
         assert files(incremental) == files(full), change.__name__
+        if change is _compress_layer:
+            assert "(gzip)" in (incremental / "images" / ids["web1"] / "index.html").read_text()
         assert [str(p) for p in report.problems] == [str(p) for p in full_report.problems]
         if change is _retag:  # busybox is kept, its problem is reported all the same
             assert any("taglatest_json" in p.path for p in report.problems)
@@ -160,7 +195,7 @@ def test_incremental_builds_equal_full_builds_after_every_change(
             list(theirs.fingerprints), theirs.summary, theirs.problems), change.__name__
     # And a first build of the final storage gives the same site, feeds aside.
     fresh = tmp_path / "fresh" / "site"
-    run(root, fresh, include_layers=layers)
+    run(root, fresh, **options)
     feeds = {paths.CHANGES_JSON, paths.CHANGES_FEED}
     fresh_files = {k: v for k, v in files(fresh).items() if k not in feeds}
     assert {k: v for k, v in files(incremental).items() if k not in feeds} == fresh_files
@@ -281,6 +316,41 @@ def test_one_change_rewrites_only_the_files_it_changes(tmp_path: Path) -> None:
     rewritten = [k for k in changed if (output / k).is_file() and not k.startswith(paths.INDEX_DIR)]
     assert result.written == len(rewritten) + 1
     assert result.written < 20
+
+
+def test_a_rebuild_lists_unchanged_repositories_from_the_rows_it_remembers(
+    tmp_path: Path,
+) -> None:
+    """The index page's row of a repository whose unit is clean is not computed again.
+
+    Shown by falsifying a remembered row: a rebuild that changes another
+    repository lists it as remembered, one that changes it computes it again.
+    """
+    root = tmp_path / "storage"
+    ids = base_storage(root)
+    output = tmp_path / "site"
+    run(root, output)
+    memory = state.load_memory(output)
+    assert memory is not None
+    assert set(memory.rows) == {"acme/api", "acme/web", "library/busybox"}
+    assert memory.rows["acme/web"].tag_count == 2
+    memory.rows["acme/web"] = memory.rows["acme/web"]._replace(tag_count=99)
+    with (state.state_dir(output) / state.MEMORY_FILE).open("wb") as f:
+        state.dump_to(memory, f)
+
+    def listed_tags(name: str) -> str:
+        page = BeautifulSoup((output / "index.html").read_text(), "html.parser")
+        row = next(a.find_parent("tr") for a in page.select("table.repos a") if a.string == name)
+        return row.find_all("td")[1].get_text()
+
+    _add_tag(root, ids)  # acme/api changes, acme/web does not
+    run(root, output)
+    assert (listed_tags("api"), listed_tags("web")) == ("2", "99")
+    _delete_tag(root, ids)  # acme/web changes: its row is computed again
+    run(root, output)
+    assert (listed_tags("api"), listed_tags("web")) == ("2", "1")
+    remembered = state.load_memory(output)
+    assert remembered is not None and remembered.rows["acme/web"].tag_count == 1
 
 
 def test_the_change_feeds_list_what_changed(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import bz2
+import gzip
 import io
 import json
 import lzma
@@ -12,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from generator.sources.layer_files import LayerFormatError, files_json
+from generator.sources.layer_files import (
+    LayerFormatError,
+    compression,
+    files_json,
+    layer_compression,
+)
 
 ORACLE = Path(__file__).parent / "data" / "v1-oracle"
 
@@ -268,3 +275,32 @@ def test_non_ascii_names_are_escaped_like_python2(tmp_path):
 def test_non_utf8_names_keep_their_bytes_as_surrogate_escapes(tmp_path):
     layer = _write(tmp_path, _tar([_info("bad\udcff")]))
     assert files_json(layer).startswith(b'[["bad\\udcff", "f", ')
+
+
+# --- compression, as pages show it ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pack", "expected"),
+    [
+        (gzip.compress, "gzip"),
+        (bz2.compress, "bzip2"),
+        (lzma.compress, "xz"),
+        (lambda data: b"\x28\xb5\x2f\xfd" + data, "zstd"),
+        (lambda data: data, None),
+        (lambda data: lzma.compress(data, format=lzma.FORMAT_ALONE), None),
+        (lambda data: b"", None),
+    ],
+    ids=["gzip", "bzip2", "xz", "zstd", "tar", "lzma-alone", "empty"],
+)
+def test_a_layers_compression_is_what_its_first_bytes_say(tmp_path, pack, expected):
+    layer = _write(tmp_path, pack(_tar(BASIC)))
+    assert layer_compression(layer) == expected
+    assert layer_compression(str(layer)) == expected
+    assert compression(layer.read_bytes()[:6]) == expected
+
+
+def test_a_missing_or_unreadable_layer_has_no_compression(tmp_path):
+    assert layer_compression(None) is None
+    assert layer_compression(tmp_path / "absent") is None
+    assert layer_compression(tmp_path) is None  # a folder: os.read fails with EISDIR

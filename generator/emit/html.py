@@ -132,22 +132,22 @@ class Fragments:
         """`<time>` (the date alone when `short`) and its relative hint; `unknown` for none."""
         if not value:
             return _UNKNOWN
-        iso, text, date = map(escape, value.forms())
+        # Nothing to escape: digits, dashes, colons, `T`, `Z`, `UTC` and `3 years ago`.
+        iso, text, date = value.forms()
         return Markup(
             f'<time datetime="{iso}" title="{text}">{date if short else text}</time>'
-            f' <span class="rel" data-rel="{escape(value.timestamp)}">'
-            f"{escape(value.ago(self.now))}</span>"
+            f' <span class="rel" data-rel="{value.timestamp}">{value.ago(self.now)}</span>'
         )
 
     def size(self, value: Size | None) -> Markup:
         """`12.4 MB` with the exact bytes as its title, `≥` when a layer is unknown."""
         if value is None:
             return _UNKNOWN
-        exact = escape(f"{value.bytes:,}")
+        # Nothing to escape: digits, commas, a point and a unit.
         partial = ("", "") if value.complete else (", some layers unknown", "≥ ")
         html = Markup(
-            f'<span title="{exact} bytes as stored{partial[0]}">'
-            f"{partial[1]}{escape(value.human)}</span>"
+            f'<span title="{value.bytes:,} bytes as stored{partial[0]}">'
+            f"{partial[1]}{value.human}</span>"
         )
         return html + _COMPRESSED if value.compressed else html
 
@@ -266,7 +266,7 @@ def site_outputs(
     """
     del report  # storage problems are reported by the crawl; templates are fatal
     pages = Pages(config)
-    data = SiteData(selection.repositories, selection.images, registry)
+    data = SiteData(selection.repositories, selection.images, registry, selection.rows)
 
     def page(
         names: tuple[str, ...], render: Callable[[], str | bytes], unit: str = units.SITE
@@ -286,13 +286,16 @@ def site_outputs(
         yield page(("index",), lambda: pages.render_index(data.namespaces))
         yield page(("search",), pages.render_search)
         yield page(("not_found",), pages.render_not_found)
-    for ns in data.namespaces:
-        if selection.wants(unit := units.namespace(ns.name)):
-            yield page(("namespace", ns.name), functools.partial(pages.render_namespace, ns), unit)
-    for repo in data.repositories:
-        if selection.wants(unit := units.repository(repo.full_name)):
-            names = ("repository", repo.namespace, repo.name)
-            yield page(names, functools.partial(pages.render_repository, repo), unit)
+    # Views are made for the pages made: a rebuild redoes few, and lists use rows.
+    for name in data.namespace_names:
+        if selection.wants(unit := units.namespace(name)):
+            view = functools.partial(data.namespace, name)
+            yield page(("namespace", name), lambda v=view: pages.render_namespace(v()), unit)
+    for repository in data.sorted_repositories:
+        if selection.wants(unit := units.repository(repository.full_name)):
+            names = ("repository", repository.namespace, repository.name)
+            repo = functools.partial(data.repository_view, repository)
+            yield page(names, lambda r=repo: pages.render_repository(r()), unit)
     for image in data.image_pages:
         if selection.wants(unit := units.image(image.id)):
             view = functools.partial(data.image_view, image)

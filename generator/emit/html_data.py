@@ -8,7 +8,8 @@ linked only when the site publishes their page.
 
 Sizes are the sizes of the layer files as the registry stored them. v1
 clients pushed plain tars or compressed ones, so a layer says `compressed`
-only when its first bytes say so (gzip, bzip2, xz, zstd magic numbers).
+only when its first bytes say so (gzip, bzip2, xz, zstd magic numbers), as the
+crawl recorded (`Image.compression`).
 
 A repository crawled from v2 storage also carries `RepositoryView.v2`, and
 its `tags` and `signatures` are then `V2TagView`s (`html_v2_data.py`): every
@@ -18,32 +19,31 @@ tag the registry lists, artifacts and tags without a v1 view included.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from generator.model import Image, Registry, Repository, Tag
 
 if TYPE_CHECKING:
     from generator.emit.html_v2_data import ManifestView, V2RepositoryView, V2TagView
+    from generator.emit.v1_tree import Selection
 
 SIGNATURE_TAG = re.compile(r"^sha256-[0-9a-f]{64}\.(?:sig|att|sbom)$")
 """cosign's signature, attestation and SBOM tags: folded away by default."""
 
-_COMPRESSION_MAGIC = (
-    (b"\x1f\x8b", "gzip"),
-    (b"BZh", "bzip2"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-)
 _CREATED = re.compile(
     r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:?\d\d)?$"
 )
+
+
+_YEAR_10000 = 253_402_300_800
+"""Unix seconds of 10000-01-01: `datetime` has no later moment."""
 
 
 # --- small values ----------------------------------------------------------------------------
@@ -59,17 +59,17 @@ class Moment:
     @property
     def iso(self) -> str:
         """`2015-01-08T17:45:33Z`, for `<time datetime>`."""
-        return self._utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self._format("%Y-%m-%dT%H:%M:%SZ")
 
     @property
     def text(self) -> str:
         """`2015-01-08 17:45 UTC`, what people read."""
-        return self._utc.strftime("%Y-%m-%d %H:%M UTC")
+        return self._format("%Y-%m-%d %H:%M UTC")
 
     @property
     def date(self) -> str:
         """`2015-01-08`, for tight table cells."""
-        return self._utc.strftime("%Y-%m-%d")
+        return self._format("%Y-%m-%d")
 
     def forms(self) -> tuple[str, str, str]:
         """(`iso`, `text`, `date`) from one conversion, for pages that show all three."""
@@ -82,9 +82,16 @@ class Moment:
         """`3 years ago` relative to `now` (Unix seconds); empty when `now` is unknown."""
         return "" if now is None else relative(now - self.timestamp)
 
-    @property
-    def _utc(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.timestamp, dt.UTC)
+    def _format(self, pattern: str) -> str:
+        """`strftime(pattern)` of the moment in UTC.
+
+        Through `time.gmtime` where it gives what `datetime` gives (years
+        1970-9999, every moment `parse` makes), five times faster: the index
+        page shows a date for each repository.
+        """
+        if 0 <= self.timestamp < _YEAR_10000:
+            return time.strftime(pattern, time.gmtime(self.timestamp))
+        return dt.datetime.fromtimestamp(self.timestamp, dt.UTC).strftime(pattern)
 
     @classmethod
     def parse(cls, value: Any) -> Moment | None:
@@ -146,21 +153,6 @@ def human_size(n: int) -> str:
             digits = 2 if value < 10 else 1 if value < 100 else 0
             return f"{value:.{digits}f} {unit}"
     raise AssertionError("unreachable")
-
-
-def compression(layer: Path | None) -> str | None:
-    """`gzip`, `xz`, … when the stored layer file is compressed; None for a tar or nothing."""
-    if layer is None:
-        return None
-    try:  # os-level: one open, one read, one close, for every layer of the site
-        fd = os.open(layer, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            head = os.read(fd, 6)
-        finally:
-            os.close(fd)
-    except OSError:
-        return None
-    return next((name for magic, name in _COMPRESSION_MAGIC if head.startswith(magic)), None)
 
 
 def platform(image: Image | None) -> str:
@@ -308,18 +300,124 @@ class RepositoryView:
         return tuple(links)
 
 
+class RepositoryRow(NamedTuple):
+    """What lists of repositories (the index and namespace pages) show of one repository.
+
+    Every change redoes the index page, which lists every repository; its row
+    takes computing every tag of it. So rows are remembered across builds
+    (`state.Memory.rows`) and a rebuild computes only the rows of repositories
+    whose unit is dirty (their unit is dirty whenever anything the row shows
+    may have changed: see `incremental.dirty_units`). Plain numbers, so
+    that the rows of 20,000 repositories pickle small and load fast.
+    """
+
+    tag_count: int
+    updated: int | None
+    """`RepositoryView.updated`, in Unix seconds."""
+    size: int | None
+    """`RepositoryView.size`: its bytes, then whether it is complete and compressed."""
+    size_complete: bool = True
+    size_compressed: bool = False
+
+    @classmethod
+    def of(cls, view: RepositoryView) -> RepositoryRow:
+        updated, size = view.updated, view.size
+        return cls(
+            view.tag_count,
+            None if updated is None else updated.timestamp,
+            None if size is None else size.bytes,
+            True if size is None else size.complete,
+            False if size is None else size.compressed,
+        )
+
+
+class ListedRepository:
+    """A repository in a list: a `RepositoryView` whose row fields come from its `RepositoryRow`.
+
+    The shipped index and namespace templates read only the row (name, tag
+    count, last update, size), so listing a repository whose row is
+    remembered computes none of its tags. A replaced template may read any
+    other attribute of `RepositoryView` (`repo.tags`, `repo.pull_tag`): the
+    full view is then made on demand, and answers it.
+    """
+
+    __slots__ = ("_make_view", "_view", "repository", "row")
+
+    def __init__(
+        self, repository: Repository, row: RepositoryRow,
+        make_view: Callable[[Repository], RepositoryView],
+    ) -> None:
+        self.repository = repository
+        self.row = row
+        self._view: RepositoryView | None = None
+        self._make_view = make_view
+
+    @property
+    def view(self) -> RepositoryView:
+        """The full view, made when first asked for."""
+        if self._view is None:
+            self._view = self._make_view(self.repository)
+        return self._view
+
+    def __getattr__(self, name: str) -> Any:
+        """What the row does not hold, from the full view (not private or special names)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.view, name)
+
+    @property
+    def namespace(self) -> str:
+        return self.repository.namespace
+
+    @property
+    def name(self) -> str:
+        return self.repository.name
+
+    @property
+    def full_name(self) -> str:
+        return self.repository.full_name
+
+    @property
+    def description(self) -> str | None:
+        return self.repository.description
+
+    @property
+    def private(self) -> bool:
+        return self.repository.private
+
+    @property
+    def tag_count(self) -> int:
+        return self.row.tag_count
+
+    @property
+    def listed(self) -> bool:
+        """As `RepositoryView.listed`: a real repository with tags left."""
+        return self.repository.is_directory and self.row.tag_count > 0
+
+    @property
+    def updated(self) -> Moment | None:
+        return None if self.row.updated is None else Moment(self.row.updated)
+
+    @property
+    def size(self) -> Size | None:
+        row = self.row
+        if row.size is None:
+            return None
+        return Size(row.size, complete=row.size_complete, compressed=row.size_compressed)
+
+
 @dataclass(frozen=True)
 class NamespaceView:
     name: str
-    repositories: tuple[RepositoryView, ...]
+    repositories: tuple[ListedRepository, ...]
     """Every repository of the namespace, by name."""
 
     @cached_property
-    def listed(self) -> tuple[RepositoryView, ...]:
+    def listed(self) -> tuple[ListedRepository, ...]:
         return tuple(r for r in self.repositories if r.listed)
 
     @cached_property
-    def hidden(self) -> tuple[RepositoryView, ...]:
+    def hidden(self) -> tuple[ListedRepository, ...]:
         """Repositories without tags (emptied by deletes, or stray entries): folded away."""
         return tuple(r for r in self.repositories if not r.listed)
 
@@ -427,19 +525,42 @@ class ImageView:
         return tuple(links)
 
 
+def repository_rows(
+    selection: Selection, registry: Registry, known: dict[str, RepositoryRow]
+) -> dict[str, RepositoryRow]:
+    """The row of every repository of `selection`: `known`'s, else computed (and added to it).
+
+    The rows the build remembers for the next; the index page has computed
+    them all already (it lists every repository), unless a template skipped it.
+    """
+    data = SiteData(selection.repositories, selection.images, registry, known)
+    for repository in selection.repositories:
+        data.row(repository)
+    return {r.full_name: data.rows[r.full_name] for r in selection.repositories
+            if r.full_name in data.rows}
+
+
 # --- building the views ----------------------------------------------------------------------
 
 
 class SiteData:
-    """Every view of one build, computed lazily and once."""
+    """Every view of one build, computed lazily and once, and only for the pages made.
+
+    `rows` holds the `RepositoryRow`s known to be current (remembered by the
+    previous build, of repositories whose unit is clean); lists of
+    repositories use them, and add the rows they compute to it.
+    """
 
     def __init__(self, repositories: Sequence[Repository], images: Sequence[Image],
-                 registry: Registry) -> None:
+                 registry: Registry, rows: dict[str, RepositoryRow] | None = None) -> None:
         self.registry = registry
         self._repositories = sorted(repositories, key=lambda r: (r.namespace, r.name))
         self._images = {image.id: image for image in images}
         self._total: dict[str, Size | None] = {}
         self._layers: dict[str, LayerView] = {}
+        self._views: dict[int, RepositoryView] = {}
+        self._namespaces: dict[str, NamespaceView] = {}
+        self.rows: dict[str, RepositoryRow] = {} if rows is None else rows
 
     # -- which images have pages ---------------------------------------------------------
 
@@ -458,26 +579,96 @@ class SiteData:
 
     # -- repositories --------------------------------------------------------------------
 
+    @property
+    def sorted_repositories(self) -> Sequence[Repository]:
+        """Every repository, by namespace and name: the order of pages and lists."""
+        return self._repositories
+
+    def repository_view(self, repository: Repository) -> RepositoryView:
+        """The repository page's view: every tag of it, sized."""
+        # By identity: v2 storage may hold `busybox` and `library/busybox`, both shown so.
+        view = self._views.get(id(repository))
+        if view is None:
+            view = self._views[id(repository)] = self._repository(repository)
+        return view
+
     @cached_property
     def repositories(self) -> tuple[RepositoryView, ...]:
-        return tuple(self._repository(r) for r in self._repositories)
+        return tuple(self.repository_view(r) for r in self._repositories)
+
+    def row(self, repository: Repository) -> RepositoryRow:
+        """What lists show of `repository`: known, else computed from its view (and kept)."""
+        name = repository.full_name
+        if name in self._shared_names:  # two repositories, one name: rows by name cannot tell
+            return RepositoryRow.of(self.repository_view(repository))
+        row = self.rows.get(name)
+        if row is None:
+            row = self.rows[name] = RepositoryRow.of(self.repository_view(repository))
+        return row
+
+    @cached_property
+    def _shared_names(self) -> frozenset[str]:
+        """Full names that more than one repository shows (v2 `busybox` and `library/busybox`)."""
+        counts = Counter(r.full_name for r in self._repositories)
+        return frozenset(name for name, count in counts.items() if count > 1)
+
+    @cached_property
+    def _by_namespace(self) -> dict[str, list[Repository]]:
+        groups: dict[str, list[Repository]] = {}
+        for repository in self._repositories:
+            groups.setdefault(repository.namespace, []).append(repository)
+        return groups
+
+    @property
+    def namespace_names(self) -> Sequence[str]:
+        """Every namespace, in order (`namespaces` without listing their repositories)."""
+        return list(self._by_namespace)
+
+    def namespace(self, name: str) -> NamespaceView:
+        """The namespace `name` with its repositories as lists show them (`ListedRepository`)."""
+        view = self._namespaces.get(name)
+        if view is None:
+            listed = tuple(
+                ListedRepository(r, self.row(r), self.repository_view)
+                for r in self._by_namespace[name]
+            )
+            view = self._namespaces[name] = NamespaceView(name, listed)
+        return view
 
     @cached_property
     def namespaces(self) -> tuple[NamespaceView, ...]:
-        groups: dict[str, list[RepositoryView]] = {}
-        for view in self.repositories:
-            groups.setdefault(view.namespace, []).append(view)
-        return tuple(NamespaceView(ns, tuple(views)) for ns, views in groups.items())
+        """Every namespace: what the index page lists (every repository's row)."""
+        return tuple(self.namespace(name) for name in self._by_namespace)
+
+    def tagged(self, image_id: str) -> tuple[tuple[RepositoryView, TagView], ...]:
+        """The (repository, tag) pairs pointing at `image_id`, in the order of the pages."""
+        found: list[tuple[RepositoryView, TagView]] = []
+        for repository in self._naming.get(image_id, ()):
+            view = self.repository_view(repository)
+            found.extend((view, tag) for tag in (*view.tags, *view.signatures)
+                         if image_id in tag.image_ids)
+        return tuple(found)
 
     @cached_property
-    def tagged(self) -> dict[str, tuple[tuple[RepositoryView, TagView], ...]]:
-        """Image id -> the (repository, tag) pairs pointing at it."""
-        found: dict[str, list[tuple[RepositoryView, TagView]]] = {}
-        for view in self.repositories:
-            for tag in (*view.tags, *view.signatures):
-                for image_id in dict.fromkeys(tag.image_ids):
-                    found.setdefault(image_id, []).append((view, tag))
-        return {k: tuple(v) for k, v in found.items()}
+    def _naming(self) -> dict[str, list[Repository]]:
+        """Image id -> the repositories with a tag naming it, in order.
+
+        A v1 tag names its image itself, so an image page computes the views
+        of only the repositories naming it; a v2 tag may name one image per
+        platform, which its view tells.
+        """
+        found: dict[str, list[Repository]] = {}
+        for repository in self._repositories:
+            if repository.v2 is None:
+                ids: Iterable[str] = dict.fromkeys(tag.image_id for tag in repository.tags)
+            else:
+                view = self.repository_view(repository)
+                ids = dict.fromkeys(
+                    i for tag in (*view.tags, *view.signatures) for i in tag.image_ids
+                )
+            for image_id in ids:
+                found.setdefault(image_id, []).append(repository)
+        return found
 
     def _repository(self, repository: Repository) -> RepositoryView:
         if repository.v2 is not None:
@@ -531,14 +722,14 @@ class SiteData:
             layer=self.layer(image.id),
             history=history,
             total=self.total_size(image),
-            tagged=self.tagged.get(image.id, ()),
+            tagged=self.tagged(image.id),
         )
 
     def layer(self, image_id: str) -> LayerView:
         if image_id not in self._layers:
             image = self.image(image_id)
             known = image is not None and image.layer_size is not None
-            packed = compression(image.layer_path) if image is not None else None
+            packed = image.compression if image is not None else None
             size = Size(image.layer_size, compressed=packed is not None) if known else None
             self._layers[image_id] = LayerView(
                 image_id, image, self.has_page(image), size, packed

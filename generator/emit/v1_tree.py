@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator import paths
 from generator.emit import units, v1_json
 from generator.model import Image, Registry, Repository
 from generator.report import Report
 from generator.sources.v1_layout import LIBRARY
+
+if TYPE_CHECKING:
+    from generator.emit.html_data import RepositoryRow
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,10 @@ class Selection:
     worker: bool | None = None
     """In a build split over two processes (`emit/parallel.py`): True in the forked worker,
     False in the parent, each emitting its share of the units; None: not split."""
+    rows: dict[str, RepositoryRow] | None = field(default=None, compare=False)
+    """What lists of repositories show of each (by full name) that is known to be current: the
+    rows the previous build remembered of repositories whose unit is clean. The HTML emitter
+    adds the rows it computes, and the build remembers them all (`html_data.RepositoryRow`)."""
 
     def wants(self, unit: str) -> bool:
         """Whether an emitter should produce `unit`'s outputs in this build (and this process)."""

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import lzma
+import os
 import tarfile
 import zlib
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["LayerFormatError", "files_json"]
+__all__ = ["COMPRESSION_HEAD", "LayerFormatError", "compression", "files_json", "layer_compression"]
 
 
 class LayerFormatError(ValueError):
@@ -169,3 +170,41 @@ def files_json(layer: Path) -> bytes:
         entries = _entries(fobj, layer, head)
     # Python 2 json.dumps defaults: ", " / ": " separators, ASCII only.
     return json.dumps(entries, ensure_ascii=True).encode("ascii")
+
+
+_COMPRESSION_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+COMPRESSION_HEAD = 6
+"""Bytes of a layer that tell its compression (the longest magic number)."""
+
+
+def compression(head: bytes) -> str | None:
+    """`gzip`, `bzip2`, `xz` or `zstd` when a layer starting with `head` is compressed, else None.
+
+    v1 clients pushed plain tars or compressed ones; pages say `compressed`
+    only when the stored bytes do.
+    """
+    return next((name for magic, name in _COMPRESSION_MAGIC if head.startswith(magic)), None)
+
+
+def layer_compression(layer: str | os.PathLike[str] | None) -> str | None:
+    """`compression` of the file `layer`; None for a tar, or a file that cannot be read.
+
+    Sources call it once per layer while crawling (`Image.compression`), so
+    that pages never open layers.
+    """
+    if layer is None:
+        return None
+    try:  # os-level: one open, one read, one close
+        fd = os.open(layer, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            head = os.read(fd, COMPRESSION_HEAD)
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    return compression(head)

@@ -19,7 +19,12 @@ from generator import paths
 from generator.model import Image, Registry, Repository, Tag
 from generator.report import Report
 from generator.sources import v1_layout as layout
-from generator.sources.layer_files import LayerFormatError, files_json
+from generator.sources.layer_files import (
+    COMPRESSION_HEAD,
+    LayerFormatError,
+    compression,
+    files_json,
+)
 
 
 def crawl(root: Path, report: Report) -> Registry:
@@ -240,7 +245,7 @@ def _crawl_image(image_dir: Path, report: Report) -> Image | None:
         report.problem(json_path, "image json is not an object; image skipped")
         return None
     layer = layout.image_file(image_dir, "layer")
-    layer_size = _layer_size(layer, report)
+    layer_size, packed = _layer(layer, report)
     files, unsupported = _files_answer(image_dir, layer if layer_size is not None else None, report)
     parent = config.get("parent")
     return Image(
@@ -251,9 +256,33 @@ def _crawl_image(image_dir: Path, report: Report) -> Image | None:
         checksums=_checksums(layout.image_file(image_dir, "_checksum"), report),
         layer_size=layer_size,
         layer_file=str(layer) if layer_size is not None else None,
+        compression=packed,
         files=files,
         files_unsupported=unsupported,
     )
+
+
+def _layer(layer: Path, report: Report) -> tuple[int | None, str | None]:
+    """(size, compression) of the layer file; (None, None) when it is missing.
+
+    One open tells both (its fstat and its first bytes): the pages show
+    whether each layer is compressed, and asking now spares them reopening
+    every layer of the site.
+    """
+    try:
+        fd = os.open(layer, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None, None
+    except OSError:  # not readable: its size as `stat` tells it, its compression unknown
+        return _layer_size(layer, report), None
+    try:
+        size = os.fstat(fd).st_size
+        head = os.read(fd, COMPRESSION_HEAD)
+    except OSError:  # a folder named `layer` (EISDIR): sized by `stat`, not compressed
+        return _layer_size(layer, report), None
+    finally:
+        os.close(fd)
+    return size, compression(head)
 
 
 def _layer_size(layer: Path, report: Report) -> int | None:

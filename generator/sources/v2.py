@@ -54,6 +54,7 @@ from generator.model import (
 from generator.report import Report
 from generator.sources import schema1
 from generator.sources import v2_layout as layout
+from generator.sources.layer_files import layer_compression
 from generator.sources.v1_layout import LIBRARY
 
 log = logging.getLogger("sitegen")
@@ -481,7 +482,8 @@ def _v1_view(
         tags.append(Tag(name=tag.name, value=image.v1_id))
         for layer in blobs.chains[image.digest]:
             ids.add(layer.id)
-            images.setdefault(layer.id, _image(layer, image, blobs))
+            if layer.id not in images:
+                images[layer.id] = _image(layer, image, blobs)
     return Repository(
         namespace=namespace,
         name=name,
@@ -526,6 +528,7 @@ def _image(layer: schema1.V1Layer, manifest: Manifest, blobs: BlobFiles) -> Imag
         ancestry=tuple(reversed(ids[: position + 1])),
         layer_size=size,
         layer_file=None if path is None else str(path),
+        compression=layer_compression(path),
     )
 
 
