@@ -564,14 +564,23 @@ def _same(old: object, new: object) -> bool:
 
 
 def _chain(image: Image, images: Mapping[str, Image]) -> tuple[str, ...]:
-    """The image and its ancestors, as its page's history shows them."""
+    """The image and its ancestors, as its page's history shows them.
+
+    Without an `ancestry` file the chain of `parent`s ends at the first parent
+    the site lacks; that parent's id ends it here too, so that an image whose
+    parent was just deleted counts as reaching a changed image (its history
+    and size shrink).
+    """
     if image.ancestry:
         return tuple(dict.fromkeys(image.ancestry))
     chain: list[str] = []
     current: Image | None = image
     while current is not None and current.id not in chain:
         chain.append(current.id)
-        current = images.get(current.parent) if current.parent else None
+        parent = current.parent
+        current = images.get(parent) if parent else None
+        if parent and current is None and parent not in chain:
+            chain.append(parent)
     return tuple(chain)
 
 

@@ -100,6 +100,21 @@ def _compress_layer(root: Path, ids: dict[str, str]) -> None:
     layer.write_bytes(gzip.compress(layer.read_bytes(), mtime=0))
 
 
+def _push_without_ancestry(root: Path, ids: dict[str, str]) -> None:
+    """An image whose `ancestry` file is gone: its history is the chain of `parent`s."""
+    ids["mid"], ids["leaf"] = image_id("mid"), image_id("leaf")
+    write_image(root, ids["mid"], ids["base"])
+    write_image(root, ids["leaf"], ids["mid"])
+    (root / "images" / ids["leaf"] / "ancestry").unlink()
+    write_repository(root, "acme/leafy", {"latest": ids["leaf"]})
+
+
+def _delete_parent(root: Path, ids: dict[str, str]) -> None:
+    """The parent of that image deleted: its size and history shrink (dirty, though the
+    image and its repository did not change)."""
+    shutil.rmtree(root / "images" / ids["mid"])
+
+
 def _add_tag(root: Path, ids: dict[str, str]) -> None:
     rewrite(root / "repositories/acme/api/tag_2.0", ids["web2"])
 
@@ -134,8 +149,8 @@ def _delete_namespace(root: Path, ids: dict[str, str]) -> None:
 
 
 CHANGES: list[Callable[[Path, dict[str, str]], None]] = [
-    _add_repository, _corrupt_metadata, _retag, _push_image, _compress_layer, _add_tag,
-    _delete_tag,
+    _add_repository, _corrupt_metadata, _retag, _push_image, _compress_layer,
+    _push_without_ancestry, _delete_parent, _add_tag, _delete_tag,
     _add_orphan_image, _delete_image, _delete_repository, _make_private, _corrupt,
     _delete_namespace,
 ]
