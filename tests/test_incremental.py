@@ -144,6 +144,14 @@ def _corrupt(root: Path, ids: dict[str, str]) -> None:
     rewrite(root / "images" / ids["web1"] / "ancestry", "not json")
 
 
+def _edit_image_json(root: Path, ids: dict[str, str]) -> None:
+    """Same parent, other labels: only the bytes tell (the crawl keeps their digest, not them)."""
+    path = root / "images" / ids["web1"] / "json"
+    meta = json.loads(path.read_bytes())
+    meta["config"] = {"Labels": {"team": "ops"}}
+    path.write_text(json.dumps(meta, separators=(",", ":")))
+
+
 def _delete_namespace(root: Path, ids: dict[str, str]) -> None:
     shutil.rmtree(root / "repositories/library")
 
@@ -152,7 +160,7 @@ CHANGES: list[Callable[[Path, dict[str, str]], None]] = [
     _add_repository, _corrupt_metadata, _retag, _push_image, _compress_layer,
     _push_without_ancestry, _delete_parent, _add_tag, _delete_tag,
     _add_orphan_image, _delete_image, _delete_repository, _make_private, _corrupt,
-    _delete_namespace,
+    _edit_image_json, _delete_namespace,
 ]
 
 

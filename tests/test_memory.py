@@ -52,6 +52,39 @@ def test_a_crawl_holds_one_string_per_image_id(tmp_path: Path) -> None:
     assert image.layer_path == root / "images" / child / "layer"
 
 
+def test_a_v1_crawl_reads_image_json_again_rather_than_holding_it(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    iid = image_id("web")
+    folder = write_image(root, iid, labels={"team": "blue"})
+    raw = (folder / "json").read_bytes()
+    image = v1.crawl(root, Report()).images[0]
+    assert image.json is None and image.has_json
+    assert image.json_file == str(folder / "json")
+    assert b"blue" not in pickle.dumps(image)  # the build state holds a path and a digest
+    assert image.stored_json() == raw
+    assert image.labels == {"team": "blue"}
+
+
+def test_image_json_gone_or_changed_since_the_crawl_is_a_problem(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    gone, changed, kept = image_id("gone"), image_id("changed"), image_id("kept")
+    for iid in (gone, changed, kept):
+        write_image(root, iid)
+    registry = v1.crawl(root, Report())
+    (root / "images" / gone / "json").unlink()
+    (root / "images" / changed / "json").write_text('{"id": "edited"}')
+    report = Report()
+    outputs = list(v1_tree.site_outputs(v1_tree.select(registry, True), False, report))
+    published = {o.relpath for o in outputs}
+    assert f"v1/images/{kept}/json" in published
+    assert f"v1/images/{gone}/json" not in published
+    assert f"v1/images/{changed}/json" not in published
+    assert f"v1/images/{gone}/ancestry" in published  # the rest of the image goes on
+    assert sorted(p.path for p in report.problems) == sorted(
+        str(root / "images" / i / "json") for i in (gone, changed))
+    assert registry.image(changed).config == {}  # type: ignore[union-attr]
+
+
 # --- the writer ------------------------------------------------------------------------------
 
 

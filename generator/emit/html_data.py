@@ -570,7 +570,7 @@ class SiteData:
 
     def has_page(self, image: Image | None) -> bool:
         """Images in upload have no page: the site answers their JSON with 400."""
-        return image is not None and not image.in_progress and image.json is not None
+        return image is not None and not image.in_progress and image.has_json
 
     @cached_property
     def image_pages(self) -> tuple[Image, ...]:

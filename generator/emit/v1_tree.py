@@ -102,7 +102,7 @@ def site_outputs(selection: Selection, include_layers: bool, report: Report) -> 
     for image in selection.images:
         unit = units.image(image.id)
         if selection.wants(unit):
-            yield from _image_outputs(image, unit, include_layers)
+            yield from _image_outputs(image, unit, include_layers, report)
 
 
 def _service_outputs(selection: Selection) -> Iterator[Output]:
@@ -171,14 +171,17 @@ def _metadata(raw: bytes | None, where: str, report: Report) -> bytes:
         return v1_json.DEFAULT_METADATA
 
 
-def _image_outputs(image: Image, unit: str, include_layers: bool) -> Iterator[Output]:
+def _image_outputs(
+    image: Image, unit: str, include_layers: bool, report: Report
+) -> Iterator[Output]:
     origin = f"image {image.id}"
     meta, url = paths.image_meta, paths.image_url
     if image.in_progress:
         yield Output(meta(image.id, "inprogress"), b"", origin=origin, unit=unit)
         return
-    if image.json is not None:
-        yield Output(url(image.id, "json"), image.json, origin=origin, unit=unit)
+    body = _stored_json(image, report)
+    if body is not None:
+        yield Output(url(image.id, "json"), body, origin=origin, unit=unit)
         yield Output(meta(image.id, "headers.json"), _json_headers(image), origin=origin, unit=unit)
     if image.ancestry is not None:
         yield Output(url(image.id, "ancestry"), v1_json.ancestry(image), origin=origin, unit=unit)
@@ -192,6 +195,21 @@ def _image_outputs(image: Image, unit: str, include_layers: bool) -> Iterator[Ou
             yield Output(meta(image.id, "layer.416"), b"", origin=origin, unit=unit)
         else:
             yield Output(url(image.id, "layer"), source=image.layer_path, origin=origin, unit=unit)
+
+
+def _stored_json(image: Image, report: Report) -> bytes | None:
+    """The image's JSON (read from storage for v1: `Image.stored_json`), or None.
+
+    A v1 file that vanished or changed since the crawl is a problem naming it,
+    and the image's `/json` is left out of this build; the next build's
+    fingerprints see the change and crawl the image again.
+    """
+    try:
+        return image.stored_json()
+    except OSError as exc:
+        reason = f"image json: {exc.strerror or exc}; not published"
+        report.problem(image.json_file or image.id, reason)
+        return None
 
 
 def _json_headers(image: Image) -> bytes:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import paths
-from generator.model import Image, Registry, Repository, Tag
+from generator.model import Image, Registry, Repository, Tag, json_digest
 from generator.report import Report
 from generator.sources import v1_layout as layout
 from generator.sources.layer_files import (
@@ -250,7 +250,8 @@ def _crawl_image(image_dir: Path, report: Report) -> Image | None:
     parent = config.get("parent")
     return Image(
         id=image_id,
-        json=raw_json,
+        json_file=str(json_path),  # read again when published: not held (`Image.stored_json`)
+        json_digest=json_digest(raw_json),
         parent=sys.intern(parent) if isinstance(parent, str) else None,
         ancestry=_ancestry(layout.image_file(image_dir, "ancestry"), report),
         checksums=_checksums(layout.image_file(image_dir, "_checksum"), report),
