@@ -22,7 +22,7 @@ import pytest
 from generator import incremental, paths, state
 from generator.build import build
 from generator.config import Config
-from generator.emit.writer import JOURNAL, SiteWriter, remove_stale_staging
+from generator.emit.writer import JOURNAL, SiteWriter, remove_stale_staging, unpack
 from generator.report import Report
 from tests.support.storage import image_id, write_image, write_repository
 
@@ -359,7 +359,7 @@ def test_a_build_killed_while_applying_its_patch_is_completed_by_the_next(
     for unit in memory.manifest:
         if unit != "repository:acme/web":
             writer.keep(unit)
-    for relpath in memory.manifest["repository:acme/web"]:
+    for relpath in unpack("repository:acme/web", memory.manifest["repository:acme/web"]):
         data = (output / relpath).read_bytes()
         writer.write(relpath, data.replace(b"1.0", b"9.9"), "test", "repository:acme/web",
                      compare=False)
