@@ -59,6 +59,13 @@ the rare problem, what wrote a file), is kept as one string per unit
 (`_Packed`), a third of the size. A split build's two processes share the
 staging folder, so a clash across them is met on the disk too: a file or
 folder that this process did not make raises SplitConflict.
+
+A patch remembers no path of the units it keeps either: their manifest
+entries (`pack`) pass through untouched. A claim meets a kept file only where
+the published site has a file that no redone or deleted unit had, so the
+published site, which the journal keeps equal to the manifest, is asked
+(one `lstat`, as a claim already needed), and what a patch deletes is
+computed from the units it redoes or deletes.
 """
 
 from __future__ import annotations
