@@ -110,7 +110,7 @@ unit's string over as it is, and unpacks only the units it redoes or deletes.
 _NAME = "\1"
 """In a packed unit, stands for the unit's name (no path holds a control character)."""
 _PLAIN = "\2"
-"""Starts a packed unit written as it is (its paths do hold `_NAME`)."""
+"""Starts a packed unit written as it is (one of its paths holds `_NAME` or starts so)."""
 
 
 def pack(unit: str, paths: Iterable[str]) -> str:
