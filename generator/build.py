@@ -100,16 +100,22 @@ def build(
         for leftover, completed in remove_stale_staging(config.output):
             what = "completed the files" if completed else "removed"
             log.info("%s %s left by an interrupted build", what, leftover)
+        # Each fallback happens at most once: a full build patches nothing, one core splits nothing.
         try:
-            return _Build(config, report, full, progress, jobs).run(started)
-        except PatchConflict as exc:
-            log.info("%s: two documents clash; building everything again", exc)
-            report.problems.clear()
-            return _Build(config, report, True, progress, jobs).run(started)
-        except SplitConflict as exc:
-            log.info("%s: two documents clash; building again on one core", exc)
-            report.problems.clear()
-            return _Build(config, report, full, progress, 1).run(started)
+            while True:
+                try:
+                    return _Build(config, report, full, progress, jobs).run(started)
+                except PatchConflict as exc:
+                    if full:
+                        raise
+                    log.info("%s: two documents clash; building everything again", exc)
+                    full = True
+                except SplitConflict as exc:
+                    if jobs == 1:
+                        raise
+                    log.info("%s: two documents clash; building again on one core", exc)
+                    jobs = 1
+                report.problems.clear()
         finally:
             gc.unfreeze()  # what `run` set aside may be collected once the build is over
 

@@ -47,7 +47,7 @@ from generator.report import Problem
 
 log = logging.getLogger("sitegen")
 
-FORMAT = 3
+FORMAT = 4
 """Bump when what these files hold changes shape: old state is then ignored."""
 STATE_SUFFIX = ".state"
 SOURCES_FILE = "sources.pickle"
@@ -83,8 +83,8 @@ class Sources:
 class Memory:
     format: int
     key: str
-    manifest: dict[str, tuple[str, ...]]
-    """Unit → its files (`SiteWriter.manifest`)."""
+    manifest: dict[str, str]
+    """Unit → its files, packed in one string (`SiteWriter.manifest`, `writer.unpack`)."""
     cache: dict[str, Any] = field(default_factory=dict)
     """v1: entry key → (Repository or Image or None, problems), in crawl order."""
     registry: Any = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ from bs4 import BeautifulSoup
 from generator import incremental, paths, state
 from generator.build import build
 from generator.config import Config
-from generator.emit.writer import JOURNAL, SiteWriter, remove_stale_staging
+from generator.emit.writer import JOURNAL, SiteWriter, remove_stale_staging, unpack
 from generator.report import Report
 from tests.support.storage import image_id, write_image, write_repository
 
@@ -452,7 +453,7 @@ def test_a_build_killed_while_applying_its_patch_is_completed_by_the_next(
     for unit in memory.manifest:
         if unit != "repository:acme/web":
             writer.keep(unit)
-    for relpath in memory.manifest["repository:acme/web"]:
+    for relpath in unpack("repository:acme/web", memory.manifest["repository:acme/web"]):
         data = (output / relpath).read_bytes()
         writer.write(relpath, data.replace(b"1.0", b"9.9"), "test", "repository:acme/web",
                      compare=False)
@@ -533,3 +534,36 @@ def test_a_build_with_other_settings_starts_from_nothing(tmp_path: Path) -> None
     feeds = {paths.CHANGES_JSON, paths.CHANGES_FEED}
     assert {k: v for k, v in files(output).items() if k not in feeds} == {
         k: v for k, v in files(full).items() if k not in feeds}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_rebuild_whose_new_file_is_a_kept_units_builds_everything(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, jobs: int
+) -> None:
+    # The patch remembers no path of a kept unit: the clash is found on the published site.
+    def run_on(output: Path, full: bool = False) -> Report:
+        report = Report()
+        build(Config(source=root, output=output), report, full=full, jobs=jobs)
+        return report
+
+    root = tmp_path / "storage"
+    good = image_id("good")
+    write_image(root, good)
+    # library/ns's tag "json" and ns/tags' document both map to v1/repositories/ns/tags/json.
+    write_repository(root, "library/ns", {"json": good})
+    output, expected = tmp_path / "site", tmp_path / "expected" / "site"
+    run_on(output)
+    run_on(expected, full=True)
+    write_repository(root, "ns/tags", {"latest": good})
+    logger = logging.getLogger("sitegen")  # the CLI's tests may have stopped its propagation
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="sitegen"):
+            report = run_on(output)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert "two documents clash; building everything again" in caplog.text
+    full_report = run_on(expected, full=True)
+    assert files(output) == files(expected)
+    assert [p.reason for p in report.problems] == [p.reason for p in full_report.problems]
+    assert len(report.problems) == 1

@@ -15,7 +15,7 @@ import pytest
 
 from generator import index, state
 from generator.emit import v1_tree
-from generator.emit.writer import SiteWriter
+from generator.emit.writer import SiteWriter, pack, unpack
 from generator.model import Image, Repository, Tag
 from generator.report import Report
 from generator.sources import v1
@@ -105,8 +105,9 @@ def test_a_whole_tree_is_remembered_by_unit_not_by_path(tmp_path: Path) -> None:
     characters = sum(len(p) for p in paths)
     assert held < characters + 24 * len(paths), (held, characters, len(paths))
     manifest = writer.manifest()
-    assert sum(len(files) for files in manifest.values()) == len(paths)
-    assert manifest[f"image:{ids[0]}"][0] == f"v1/images/{ids[0]}/ancestry"
+    assert sum(len(unpack(u, files)) for u, files in manifest.items()) == len(paths)
+    first = f"image:{ids[0]}"
+    assert unpack(first, manifest[first])[0] == f"v1/images/{ids[0]}/ancestry"
     writer.discard()
 
 
@@ -119,7 +120,7 @@ def _memory(n: int) -> state.Memory:
     repos = [Repository("ns", f"r{i}", tags=(Tag("latest", f"{i:064x}"),)) for i in range(n)]
     cache = {f"I:{i.id}": (i, ()) for i in images}
     cache.update({f"R:{r.full_name}": (r, ()) for r in repos})
-    manifest = {f"image:{i.id}": (f"v1/images/{i.id}/json", f"v1/images/{i.id}/ancestry")
+    manifest = {f"image:{i.id}": pack(f"image:{i.id}", (f"v1/images/{i.id}/json", "x"))
                 for i in images}
     published = {f"ns/r{i}": {"latest": f"{i:064x}"} for i in range(n)}
     return state.Memory(state.FORMAT, "key", manifest, cache=cache, published=published,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.emit.writer import SiteWriter
+from generator.emit.writer import PatchConflict, SiteWriter, pack, unpack
 from generator.report import Report
 
 
@@ -94,5 +94,86 @@ def test_a_layer_that_cannot_be_linked_is_a_problem(
     missing = tmp_path / "storage" / "layer"
     assert not writer.link("v1/images/x/layer", missing, "image x", "image:x")
     assert _reasons(report) == ["cannot link into the site: No such file or directory"]
-    assert writer.manifest() == {"image:x": ()}
+    assert writer.manifest() == {"image:x": ""}
     assert writer.write("v1/images/x/layer", b"later", "image x again", "image:x")
+
+
+# --- the manifest, packed ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("unit", "paths"), [
+    ("image:ab", ("v1/images/ab/json", "images/ab/index.html", "v1/images/ab/ancestry")),
+    ("repository:a/b", ("v1/repositories/a/b/json", "x/\x01/y", "z")),
+    ("repository:a/b", ("\x02v1/repositories/a/b/json",)),
+    ("site", ("index.html", "\x01", "\x02")),
+    ("namespace:n", ()),
+])
+def test_a_unit_packs_and_unpacks_to_its_sorted_paths(unit: str, paths: tuple[str, ...]) -> None:
+    packed = pack(unit, paths)
+    assert unpack(unit, packed) == tuple(sorted(paths))
+    if unit == "image:ab":
+        assert packed.count("ab") == 0  # the name, written once, is implied
+
+
+@pytest.fixture
+def published(tmp_path: Path) -> dict[str, str]:
+    """A published site of three units, as the previous build left it."""
+    files = {
+        "image:k": ("v1/images/k/json", "v1/images/k/layer"),
+        "repository:r/s": ("v1/repositories/r/s/json", "v1/repositories/r/s/old"),
+        "image:gone": ("v1/images/gone/json",),
+    }
+    for relpaths in files.values():
+        for relpath in relpaths:
+            (tmp_path / "site" / relpath).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "site" / relpath).write_bytes(relpath.encode())
+    return {unit: pack(unit, relpaths) for unit, relpaths in files.items()}
+
+
+def test_a_patch_carries_kept_units_over_packed_and_deletes_only_what_went(
+    tmp_path: Path, published: dict[str, str]
+) -> None:
+    output = tmp_path / "site"
+    writer = SiteWriter(output, Report(), previous=published)
+    writer.keep("image:k")
+    assert writer.write("v1/repositories/r/s/json", b"new", "r/s", "repository:r/s")
+    assert writer.write("v1/repositories/r/s/new", b"n", "r/s", "repository:r/s")
+    assert writer.files == 4
+    manifest = writer.manifest()
+    assert manifest["image:k"] is published["image:k"]  # never unpacked
+    assert unpack("repository:r/s", manifest["repository:r/s"]) == (
+        "v1/repositories/r/s/json", "v1/repositories/r/s/new")
+    assert "image:gone" not in manifest
+    assert writer.publish()
+    assert (writer.written_count, writer.deleted_count) == (2, 2)
+    assert sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file()) == [
+        "v1/images/k/json", "v1/images/k/layer",
+        "v1/repositories/r/s/json", "v1/repositories/r/s/new",
+    ]
+
+
+@pytest.mark.parametrize("relpath", [
+    "v1/images/k/json",  # a kept unit's file
+    "v1/images/k/json/inside",  # under a kept unit's file
+    "v1/images/k",  # a published folder
+])
+def test_a_patch_that_meets_a_kept_unit_conflicts(
+    tmp_path: Path, published: dict[str, str], relpath: str
+) -> None:
+    writer = SiteWriter(tmp_path / "site", Report(), previous=published)
+    writer.keep("image:k")
+    try:
+        with pytest.raises(PatchConflict):
+            writer.write(relpath, b"x", "r/s", "repository:r/s")
+    finally:
+        writer.discard()
+
+
+def test_a_patch_may_take_over_the_files_of_units_it_redoes_or_deletes(
+    tmp_path: Path, published: dict[str, str]
+) -> None:
+    writer = SiteWriter(tmp_path / "site", Report(), previous=published)
+    writer.keep("image:k")
+    assert writer.write("v1/images/gone/json", b"mine", "r/s", "repository:r/s")
+    assert writer.write("v1/repositories/r/s/old/inside", b"x", "r/s", "image:new")
+    writer.discard()

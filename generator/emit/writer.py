@@ -59,6 +59,13 @@ the rare problem, what wrote a file), is kept as one string per unit
 (`_Packed`), a third of the size. A split build's two processes share the
 staging folder, so a clash across them is met on the disk too: a file or
 folder that this process did not make raises SplitConflict.
+
+A patch remembers no path of the units it keeps either: their manifest
+entries (`pack`) pass through untouched. A claim meets a kept file only where
+the published site has a file that no redone or deleted unit had, so the
+published site, which the journal keeps equal to the manifest, is asked
+(one `lstat`, as a claim already needed), and what a patch deletes is
+computed from the units it redoes or deletes.
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -89,8 +97,40 @@ _NEW = ".new"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
-Manifest = Mapping[str, tuple[str, ...]]
-"""Unit → the output-relative paths of its files (and claimed folders), sorted."""
+Manifest = Mapping[str, str]
+"""Unit → the output-relative paths of its files (and claimed folders), packed (`pack`).
+
+At 20,000 repositories a manifest holds 593,000 paths: a string per path was
+89 MB loaded and 49 MB in the state. Packed, a unit is one string, and the
+unit's own name (an image's 64-digit id, a repository's name), which nearly
+every one of its paths repeats, is written once. A patch carries a kept
+unit's string over as it is, and unpacks only the units it redoes or deletes.
+"""
+
+_NAME = "\1"
+"""In a packed unit, stands for the unit's name (no path holds a control character)."""
+_PLAIN = "\2"
+"""Starts a packed unit written as it is (one of its paths holds `_NAME` or starts so)."""
+
+
+def pack(unit: str, paths: Iterable[str]) -> str:
+    """`paths` as a manifest entry of `unit`: sorted, separated by NUL, its name written once."""
+    joined = "\0".join(sorted(paths))
+    name = unit.partition(":")[2]
+    if _NAME in joined or joined.startswith(_PLAIN):
+        return f"{_PLAIN}{joined}"
+    if name and name in joined:
+        return f"{_NAME}{joined.replace(name, _NAME)}"
+    return joined
+
+
+def unpack(unit: str, packed: str) -> tuple[str, ...]:
+    """The sorted paths of `unit`'s manifest entry (`pack`)."""
+    if packed.startswith(_NAME):
+        packed = packed[1:].replace(_NAME, unit.partition(":")[2])
+    elif packed.startswith(_PLAIN):
+        packed = packed[1:]
+    return tuple(packed.split("\0")) if packed else ()
 
 
 class PatchConflict(Exception):
@@ -197,8 +237,11 @@ class SiteWriter:
         """A whole tree's claimed folders (`directory()`) → what claimed them."""
         self.shared = False
         """True while another process writes into the same staging folder (`emit/parallel.py`)."""
-        self._units: dict[str, list[str] | tuple[str, ...]] = {}
-        self._kept: set[str] = set()
+        self._units: dict[str, list[str] | str] = {}
+        """A patch's units: the paths claimed (a list), or a kept unit's manifest entry."""
+        self._kept_files = 0
+        self._redone: set[str] | None = None
+        """The published paths of the units a patch does not keep (`_old_redone`)."""
         self._staged: list[str] = []
         self._staged_dirs: list[str] = []
         self._state: list[str] = []
@@ -301,9 +344,10 @@ class SiteWriter:
         """Keep `unit`'s published files as they are (a patch carries them over)."""
         if not self.patching:
             raise BuildError(f"internal: cannot keep {unit} when swapping a whole tree")
-        kept = self._previous.get(unit, ())
-        self._units[unit] = kept  # already sorted (a tuple of `manifest()`)
-        self._kept.update(kept)
+        kept = self._previous.get(unit, "")
+        self._units[unit] = kept  # carried over packed: never unpacked
+        self._kept_files += kept.count("\0") + 1 if kept else 0
+        self._redone = None
 
     def claims(self) -> Claims:
         """Everything this writer claimed, for the parent of a split build (`absorb`)."""
@@ -329,7 +373,7 @@ class SiteWriter:
             if relpath in self._files or relpath in self._dirs:
                 raise SplitConflict(relpath)
         for folder in other.dirs:
-            if folder in self._files or folder in self._kept:
+            if folder in self._files or self._kept_file(folder):
                 raise SplitConflict(folder)
         for unit, files in other.units.items():
             if unit in self._units:
@@ -365,16 +409,16 @@ class SiteWriter:
         state is written in chunks): never all of its paths at once.
         """
         if not self.patching:
-            return _Unpacked(self._packed)
+            return _Sorted(self._packed)
         return {
-            unit: files if isinstance(files, tuple) else tuple(sorted(files))
+            unit: files if isinstance(files, str) else pack(unit, files)
             for unit, files in sorted(self._units.items())
         }
 
     @property
     def files(self) -> int:
         """Files (and claimed folders) of the whole site, kept ones included."""
-        return len(self._files) + len(self._kept) + self._packed.count
+        return len(self._files) + self._kept_files + self._packed.count
 
     # -- a whole tree: the staging folder is the record -----------------------
 
@@ -558,7 +602,7 @@ class SiteWriter:
         """Record `relpath` as written by `origin` for `unit`; its path in the staging folder."""
         self._files[relpath] = origin
         files = self._units.setdefault(unit, [])
-        if isinstance(files, tuple):  # a kept unit written again: a full build would clash
+        if isinstance(files, str):  # a kept unit written again: a full build would clash
             raise PatchConflict(relpath)
         files.append(relpath)
         return f"{self._root}/{relpath}"
@@ -568,14 +612,50 @@ class SiteWriter:
         clash = (
             relpath in self._files
             or relpath in self._dirs
-            or relpath in self._kept
-            or any(p in self._files or p in self._kept for p in parents)
+            or any(p in self._files for p in parents)
+            or self._over_kept(relpath, parents, folder)
         )
-        published = self.output / relpath
-        if not clash and not folder:
-            clash = published.is_dir() and not published.is_symlink()
         if clash:
             raise PatchConflict(relpath)
+
+    def _over_kept(self, relpath: str, parents: list[str], folder: bool) -> bool:
+        """Whether `relpath` is a kept file, lies under one, or is a published folder.
+
+        The published site is the previous manifest (the journal keeps them
+        equal), so it answers without a set of every kept path: a file there
+        is kept unless a unit being redone or deleted had it. A file in the
+        way of a parent folder makes the look-up fail with ENOTDIR. (A folder
+        claimed whole, the Whoosh index, is a folder here: only `search`,
+        redone whenever it claims, holds one, under a path no other unit has.)
+        """
+        try:
+            mode = os.lstat(f"{self.output}/{relpath}").st_mode
+        except FileNotFoundError:
+            return False
+        except NotADirectoryError:
+            return any(self._kept_file(p) for p in parents)
+        if stat.S_ISDIR(mode):
+            return not folder
+        return relpath not in self._old_redone()
+
+    def _kept_file(self, relpath: str) -> bool:
+        """Whether `relpath` is a published file (not a folder) of a kept unit."""
+        try:
+            mode = os.lstat(f"{self.output}/{relpath}").st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return not stat.S_ISDIR(mode) and relpath not in self._old_redone()
+
+    def _old_redone(self) -> set[str]:
+        """The published paths of every unit not kept: redone or deleted (few, in a patch)."""
+        if self._redone is None:
+            self._redone = {
+                relpath
+                for unit, packed in self._previous.items()
+                if not isinstance(self._units.get(unit), str)
+                for relpath in unpack(unit, packed)
+            }
+        return self._redone
 
     # -- publishing ----------------------------------------------------------
 
@@ -609,9 +689,8 @@ class SiteWriter:
         After the commit, the patch is as good as applied: a build killed
         from here on is completed by the next one (`remove_stale_staging`).
         """
-        old = {p for files in self._previous.values() for p in files}
-        new = set(self._files) | self._kept
-        deleted = sorted(old - new, key=_rank, reverse=True)
+        # Kept units keep their files: only those of the units redone or deleted may go.
+        deleted = sorted(self._old_redone().difference(self._files), key=_rank, reverse=True)
         if not self._staged and not self._staged_dirs and not deleted and not self._state:
             return []
         steps: list[list[object]] = [["put", p] for p in self._staged]
@@ -886,16 +965,16 @@ def _origin_before(packed: str, index: int) -> str:
     return packed[start:] if end < 0 else packed[start:end]
 
 
-class _Unpacked(Mapping[str, tuple[str, ...]]):
-    """A `_Packed` as a manifest (unit → sorted paths), unpacked one unit at a time."""
+class _Sorted(Mapping[str, str]):
+    """A `_Packed` as a manifest (`pack`: sorted, no origins), made one unit at a time."""
 
     def __init__(self, packed: _Packed) -> None:
         self._packed = packed
         self._units = sorted(packed)
 
-    def __getitem__(self, unit: str) -> tuple[str, ...]:
+    def __getitem__(self, unit: str) -> str:
         tokens = self._packed[unit].split("\0")
-        return tuple(sorted(t for t in tokens if t and not t.startswith("/")))
+        return pack(unit, (t for t in tokens if t and not t.startswith("/")))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._units)
