@@ -221,19 +221,11 @@ class TagView:
         return True
 
 
-@dataclass(frozen=True)
-class RepositoryView:
+class _RepositoryNames:
+    """What a repository's views answer from the `Repository` itself (`self.repository`)."""
+
+    __slots__ = ()
     repository: Repository
-    tags: tuple[TagView | V2TagView, ...]
-    """Ordinary tags, newest first (then by name); `V2TagView`s when `v2` is set."""
-    signatures: tuple[TagView | V2TagView, ...]
-    """`sha256-<hex>.sig|.att|.sbom` tags, by name: shown folded."""
-    size: Size | None
-    """All layers any tag reaches, each counted once (v2: every blob of every platform)."""
-    v2: V2RepositoryView | None = None
-    """The repository as v2 storage holds it; None for v1 storage."""
-    manifests: tuple[ManifestView, ...] = ()
-    """v2: each tagged manifest once, with the tags naming it, in the order of the tags."""
 
     @property
     def namespace(self) -> str:
@@ -254,6 +246,21 @@ class RepositoryView:
     @property
     def private(self) -> bool:
         return self.repository.private
+
+
+@dataclass(frozen=True)
+class RepositoryView(_RepositoryNames):
+    repository: Repository
+    tags: tuple[TagView | V2TagView, ...]
+    """Ordinary tags, newest first (then by name); `V2TagView`s when `v2` is set."""
+    signatures: tuple[TagView | V2TagView, ...]
+    """`sha256-<hex>.sig|.att|.sbom` tags, by name: shown folded."""
+    size: Size | None
+    """All layers any tag reaches, each counted once (v2: every blob of every platform)."""
+    v2: V2RepositoryView | None = None
+    """The repository as v2 storage holds it; None for v1 storage."""
+    manifests: tuple[ManifestView, ...] = ()
+    """v2: each tagged manifest once, with the tags naming it, in the order of the tags."""
 
     @property
     def pull_name(self) -> str:
@@ -331,7 +338,7 @@ class RepositoryRow(NamedTuple):
         )
 
 
-class ListedRepository:
+class ListedRepository(_RepositoryNames):
     """A repository in a list: a `RepositoryView` whose row fields come from its `RepositoryRow`.
 
     The shipped index and namespace templates read only the row (name, tag
@@ -364,26 +371,6 @@ class ListedRepository:
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.view, name)
-
-    @property
-    def namespace(self) -> str:
-        return self.repository.namespace
-
-    @property
-    def name(self) -> str:
-        return self.repository.name
-
-    @property
-    def full_name(self) -> str:
-        return self.repository.full_name
-
-    @property
-    def description(self) -> str | None:
-        return self.repository.description
-
-    @property
-    def private(self) -> bool:
-        return self.repository.private
 
     @property
     def tag_count(self) -> int:
