@@ -33,21 +33,23 @@ deleted.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import operator
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from generator import collector, forked
 from generator.emit import units
 from generator.emit.v1_tree import Selection
-from generator.model import Image, Registry, Repository
+from generator.model import Image, Registry, Repository, Tag
 from generator.report import Problem, Report
 from generator.sources import v1, v1_layout, v2_layout
 
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     from generator import index
 
 Fingerprint = bytes
+_T = TypeVar("_T")
 RACY_NS = 2_000_000_000
 """Entries modified this close to a walk are read again by the next build (see `Scan.kept`)."""
 
@@ -508,46 +511,51 @@ def dirty_units(
 ) -> tuple[frozenset[str], set[str], SearchChanges]:
     """(units to redo, full names of the repositories that changed, search changes).
 
-    See the module doc.
+    See the module doc. It works outward from what changed: an entry the
+    build did not read again is the very object the last build kept, so the
+    objects that differ are found by identity (at C speed, over all of them),
+    and only those are compared field by field. The passes that must see every
+    image or repository (which reach a changed image) run at C speed too.
     """
-    old_repos = {r.full_name: r for r in old.repositories}
-    new_repos = {r.full_name: r for r in new.repositories}
-    old_images = {i.id: i for i in old.images}
-    new_images = {i.id: i for i in new.images}
-    # An entry the build did not read again is the very object the last build kept: `is`
-    # answers for nearly all of them, without comparing every field.
-    changed_repos = {name for name, r in new_repos.items() if not _same(old_repos.get(name), r)}
+    old_only, new_only = _differing(old.repositories, new.repositories)
+    old_repos = {r.full_name: r for r in old_only}
+    new_by_name = {r.full_name: r for r in new_only}
+    changed_repos = {name for name, r in new_by_name.items() if not _same(old_repos.get(name), r)}
+    gone = old_repos.keys() - new_by_name.keys()
+    old_only, new_only = _differing(old.images, new.images)
+    old_images = {i.id: i for i in old_only}
+    new_images = {i.id: i for i in new_only}
     changed_images = {i for i, image in new_images.items() if not _same(old_images.get(i), image)}
-    changed_images |= set(old_images) ^ set(new_images)
-    gone = set(old_repos) - set(new_repos)
+    changed_images |= old_images.keys() - new_images.keys()
     if not (changed_repos or changed_images or gone):
         return frozenset(), set(), SearchChanges()
-    moved = [r for name in changed_repos | gone for r in (old_repos.get(name), new_repos.get(name))]
-    moved = [r for r in moved if r is not None]
+    moved = [old_repos[name] for name in changed_repos | gone if name in old_repos]
+    moved += [new_by_name[name] for name in changed_repos]
     # Images: changed ones, those a changed repository points at (then or now), descendants.
     pointed = changed_images | {tag.image_id for repo in moved for tag in repo.tags}
-    chains = {i: _chain(image, new_images) for i, image in new_images.items()}
-    reaching = {i for i, chain in chains.items() if not changed_images.isdisjoint(chain)}
-    dirty = {units.image(i) for i in chains if i in pointed or i in reaching}
-
-    def reaches(image_id: str) -> bool:
-        """Whether a tag on `image_id` reaches a changed image (one the site lacks: itself)."""
-        return image_id in reaching if image_id in chains else image_id in changed_images
-
-    # Repositories: changed ones, and those whose tags reach a changed image.
-    touched = {
-        name
-        for name, repo in new_repos.items()
-        if name in changed_repos or any(reaches(tag.image_id) for tag in repo.tags)
-    }
+    site_images = dict(zip(map(_ID, new.images), new.images, strict=True))
+    reaching = _reaching(new.images, site_images, changed_images)
+    dirty = set(map(units.image, (pointed | reaching) & site_images.keys()))
+    # Repositories: changed ones, and those whose tags reach a changed image (one the site
+    # lacks: itself).
+    reach = reaching | (changed_images - site_images.keys())
+    touched_by_name = {name: new_by_name[name] for name in changed_repos}
+    touched_by_name.update((r.full_name, r) for r in _tagging(new.repositories, reach))
+    touched, touched_repos = touched_by_name.keys(), list(touched_by_name.values())
     dirty |= {units.repository(name) for name in touched}
-    dirty |= {units.namespace(repo.namespace) for repo in moved}
-    dirty |= {units.namespace(new_repos[name].namespace) for name in touched}
+    dirty |= {units.namespace(repo.namespace) for repo in moved + touched_repos}
     dirty.add(units.SITE)
     # A search document depends on the repository and the labels of its tagged images.
-    names_moved = [r.full_name for r in old.repositories] != [r.full_name for r in new.repositories]
-    before = _documents(old, old_registry, touched | gone)
-    after = _documents(new, new_registry, touched)
+    names_moved = _names_moved(old.repositories, new.repositories)
+    before_repos = [old_repos[name] for name in gone]
+    for repo in touched_repos:
+        name = repo.full_name
+        if name in old_repos:
+            before_repos.append(old_repos[name])
+        elif name not in new_by_name:  # the very object the last build had
+            before_repos.append(repo)
+    before = _documents(before_repos, old_registry)
+    after = _documents(touched_repos, new_registry)
     names = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
     search = SearchChanges(
         {n: before[n] for n in names if n in before},
@@ -557,6 +565,57 @@ def dirty_units(
     if names_moved or names:
         dirty.add(units.SEARCH)
     return frozenset(dirty), changed_repos, search
+
+
+_ID = operator.attrgetter("id")
+_ANCESTRY = operator.attrgetter("ancestry")
+_TAGS = operator.attrgetter("tags")
+_TAG_IMAGE = Tag.image_id.fget  # type: ignore[attr-defined]
+
+
+def _differing(old: Sequence[_T], new: Sequence[_T]) -> tuple[list[_T], list[_T]]:
+    """(the objects of `old` not in `new`, those of `new` not in `old`), by identity, in order."""
+    old_ids, new_ids = list(map(id, old)), list(map(id, new))
+    in_old, in_new = set(old_ids), set(new_ids)
+    return (
+        list(compress(old, map(operator.not_, map(in_new.__contains__, old_ids)))),
+        list(compress(new, map(operator.not_, map(in_old.__contains__, new_ids)))),
+    )
+
+
+def _reaching(
+    images: Sequence[Image], by_id: Mapping[str, Image], changed: set[str]
+) -> set[str]:
+    """The ids of `images` whose chain (`_chain`) holds a changed image."""
+    ancestries = list(map(_ANCESTRY, images))
+    with_ancestry = compress(images, ancestries)  # their chain: the ancestry
+    disjoint = map(changed.isdisjoint, filter(None, ancestries))
+    found = set(map(_ID, compress(with_ancestry, map(operator.not_, disjoint))))
+    for image in compress(images, map(operator.not_, ancestries)):
+        if not changed.isdisjoint(_chain(image, by_id)):
+            found.add(image.id)
+    return found
+
+
+def _tagging(repositories: Sequence[Repository], image_ids: set[str]) -> list[Repository]:
+    """The repositories with a tag on one of `image_ids`, in order."""
+    tags = list(map(_TAGS, repositories))
+    hits = map(image_ids.__contains__, map(_TAG_IMAGE, chain.from_iterable(tags)))
+    positions = list(compress(itertools.count(), hits))
+    if not positions:
+        return []
+    ends = list(itertools.accumulate(map(len, tags)))
+    found = dict.fromkeys(bisect.bisect_right(ends, p) for p in positions)
+    return [repositories[i] for i in found]
+
+
+def _names_moved(old: Sequence[Repository], new: Sequence[Repository]) -> bool:
+    """Whether the repositories' full names, in order, differ (an entry the build did not read
+    again is the very object it was: only the others are asked their names)."""
+    if len(old) != len(new):
+        return True
+    differ = compress(range(len(new)), map(operator.is_not, old, new))
+    return any(old[i].full_name != new[i].full_name for i in differ)
 
 
 def _same(old: object, new: object) -> bool:
@@ -584,14 +643,11 @@ def _chain(image: Image, images: Mapping[str, Image]) -> tuple[str, ...]:
     return tuple(chain)
 
 
-def _documents(
-    selection: Selection, registry: Registry, names: set[str]
-) -> dict[str, index.Document]:
-    """Full name -> search document, of the repositories `names` the selection has."""
+def _documents(repositories: Sequence[Repository], registry: Registry) -> dict[str, index.Document]:
+    """Full name -> search document, of `repositories`."""
     from generator import index  # Whoosh: not for a build that finds nothing changed
 
-    chosen = [r for r in selection.repositories if r.full_name in names]
-    return {doc.name: doc for doc in index.documents(chosen, registry)}
+    return {doc.name: doc for doc in index.documents(repositories, registry)}
 
 
 def existing_units(selection: Selection) -> set[str]:
