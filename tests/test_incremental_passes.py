@@ -13,14 +13,27 @@ import copy
 import json
 import random
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from generator import index
 from generator.emit import units, v1_tree
 from generator.emit.v1_tree import Selection
-from generator.incremental import SearchChanges, dirty_units, existing_units
+from generator.incremental import (
+    CachedEntry,
+    Scan,
+    SearchChanges,
+    crawl_v1,
+    dirty_units,
+    existing_units,
+    scan,
+)
 from generator.model import Image, Registry, Repository, Tag
+from generator.report import Report
+from generator.sources import v1, v1_layout
+from tests.support import storage
 
 # --- the definitions -------------------------------------------------------------------------
 
@@ -122,6 +135,51 @@ def reference_existing_units(selection: Selection) -> set[str]:
         found.add(units.namespace(repo.namespace))
     found.update(units.image(image.id) for image in selection.images)
     return found
+
+
+def reference_crawl_v1(
+    root: Path, found: Scan, cache: Mapping[str, CachedEntry], old: Mapping[str, bytes],
+    report: Report,
+) -> tuple[Registry, dict[str, CachedEntry], int]:
+    repos_base = v1_layout.repositories_dir(root)
+    descend = {
+        e.namespace: v1.namespace_entry(repos_base, e.namespace, e.is_dir, Report())
+        for e in found.entries if e.kind == "N"
+    }
+    fresh: dict[str, CachedEntry] = {}
+    for e in found.entries:
+        if e.kind == "N" or (e.kind == "R" and not descend.get(e.namespace)):
+            continue
+        if e.key in cache and old.get(e.key) == e.fingerprint:
+            continue
+        sub = Report()
+        obj: Any
+        if e.kind == "R":
+            obj = v1.repository_entry(repos_base / e.namespace, e.name, e.is_dir, sub)
+        else:
+            obj = v1.image_entry(v1_layout.images_dir(root), e.name, e.is_dir, sub)
+        fresh[e.key] = (obj, tuple(sub.problems))
+    repositories: list[Repository] = []
+    images: list[Image] = []
+    new_cache: dict[str, CachedEntry] = {}
+    descend = {}
+    for entry in found.entries:
+        if entry.kind == "N":
+            descend[entry.namespace] = v1.namespace_entry(
+                repos_base, entry.namespace, entry.is_dir, report
+            )
+            continue
+        if entry.kind == "R" and not descend.get(entry.namespace):
+            continue
+        cached = fresh[entry.key] if entry.key in fresh else cache[entry.key]
+        new_cache[entry.key] = cached
+        obj, problems = cached
+        for problem in problems:
+            report.add(problem)
+        if obj is not None:
+            (repositories if entry.kind == "R" else images).append(obj)
+    v1.report_dangling_tags(root, tuple(repositories), {i.id for i in images}, report)
+    return Registry(tuple(repositories), tuple(images)), new_cache, len(fresh)
 
 
 # --- random registries and changes -----------------------------------------------------------
@@ -240,3 +298,48 @@ def test_nothing_changed_is_no_dirty_unit() -> None:
     assert dirty_units(selection, selection, registry, registry) == (
         frozenset(), set(), SearchChanges()
     )
+
+
+def odd_storage(root: Path) -> None:
+    """v1 storage with a problem of every kind the crawl reports, among good entries."""
+    base, child = storage.image_id("base"), storage.image_id("child")
+    storage.write_image(root, base)
+    storage.write_image(root, child, base)
+    storage.write_repository(root, "acme/web", {"latest": child, "old": base})
+    storage.write_repository(root, "acme/gone", {"latest": storage.image_id("nowhere")})  # dangling
+    storage.write_repository(root, "acme/bad\\x", {"latest": base})  # before the namespace's
+    storage.write_repository(root, "bad\\ns/app", {"latest": base})  # a namespace refused
+    storage.write_repository(root, "zeta/bad\\repo", {"latest": base})  # a repository refused
+    storage.write_repository(root, "zeta/ok", {"1": child})
+    (root / "repositories" / "stray-file").write_text("not a namespace")
+    (root / "repositories" / "zeta" / "stray").write_text("a file in a namespace")
+    (root / "repositories" / "acme" / "web" / "taglatest_json").write_text("{corrupt")
+    (root / "images" / "stray").write_text("not an image")
+    (root / "images" / storage.image_id("empty")).mkdir()  # an image folder without files
+
+
+def crawls(root: Path, cache: Mapping[str, CachedEntry], old: Mapping[str, bytes]) -> tuple:
+    found = scan(root, "v1")
+    assert found is not None
+    mine, theirs = Report(), Report()
+    got = crawl_v1(root, found, cache, old, mine)
+    want = reference_crawl_v1(root, found, cache, old, theirs)
+    assert got[0] == want[0]
+    assert list(got[1].items()) == list(want[1].items())
+    assert got[2] == want[2]
+    assert [str(p) for p in mine.problems] == [str(p) for p in theirs.problems]
+    assert mine.problems
+    return found, got[1]
+
+
+def test_crawl_is_its_definition(tmp_path: Path) -> None:
+    """Everything read, then a rebuild reading what changed: the same registry, cache and
+    problems in the same order as the plain loop over every entry."""
+    root = tmp_path / "storage"
+    odd_storage(root)
+    found, cache = crawls(root, {}, {})
+    (root / "repositories" / "acme" / "web" / "tag_new").write_text(storage.image_id("base"))
+    storage.write_image(root, storage.image_id("third"), storage.image_id("child"))
+    storage.write_repository(root, "acme/added", {"x": storage.image_id("third")})
+    (root / "repositories" / "zeta" / "stray").unlink()
+    crawls(root, cache, found.fingerprints)
