@@ -20,10 +20,12 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+import operator
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import filterfalse
 from pathlib import Path
 
 from generator import collector, forked, paths, state
@@ -43,7 +45,6 @@ from generator.incremental import (
     SearchChanges,
     crawl_v1,
     dirty_units,
-    existing_units,
     scan,
 )
 from generator.model import Registry
@@ -177,13 +178,14 @@ class _Build:
         gc.freeze()
         selection = v1_tree.select(registry, self.config.include_private)
         dirty: frozenset[str] | None = None
+        gone: frozenset[str] = frozenset()
         changed_repos: set[str] | None = None
         self.search_changes: SearchChanges | None = None
         self.search_memory = memory.search if trusted and memory is not None else None
         if trusted and memory is not None:
             old_registry = _remembered(memory)
             old_selection = v1_tree.select(old_registry, self.config.include_private)
-            dirty, changed_repos, self.search_changes = dirty_units(
+            dirty, changed_repos, self.search_changes, gone = dirty_units(
                 old_selection, selection, old_registry, registry
             )
         rows = _current_rows(memory if trusted else None, dirty)
@@ -196,12 +198,8 @@ class _Build:
         )
         try:
             kept: dict[str, tuple[Problem, ...]] = {}
-            if writer.patching:
-                existing = existing_units(selection)
-                for unit in memory.manifest if memory else ():
-                    if unit in existing and not selection.wants(unit):
-                        writer.keep(unit)
-                        kept[unit] = memory.problems.get(unit, ()) if memory else ()
+            if writer.patching and memory is not None and dirty is not None:
+                kept = _keep(writer, memory, dirty | gone)
             unit_problems = self._emit(writer, selection, registry, kept)
             published = self._published(selection, memory, changed_repos)
             feed = self._feeds(writer, selection, memory, published, found, registry)
@@ -220,7 +218,7 @@ class _Build:
                     state.FORMAT, self.key, writer.manifest(), cache=cache,
                     registry=None if cache else registry, published=published, feed=feed,
                     problems=unit_problems, search=self.search_memory,
-                    rows=html_data.repository_rows(selection, registry, rows),
+                    rows=_all_rows(selection, registry, rows),
                 )
                 with writer.state_file(state.MEMORY_FILE) as f:
                     state.dump_to(remembered, f)
@@ -424,6 +422,43 @@ def _remembered(memory: state.Memory) -> Registry:
         if obj is not None:
             (repositories if key.startswith("R:") else images).append(obj)
     return Registry(repositories=tuple(repositories), images=tuple(images))
+
+
+def _keep(
+    writer: SiteWriter, memory: state.Memory, redo: frozenset[str]
+) -> dict[str, tuple[Problem, ...]]:
+    """Keep every unit of the last build but those in `redo`; return the problems of the
+    kept units that had some.
+
+    The last build's units are those of its selection, so `redo` (the units
+    dirty or gone, `incremental.Dirty`) is all that is not kept: a filter at
+    C speed over the 75,000 units of 20,000 repositories, without making
+    the name of every unit this build has to look each one up.
+    """
+    kept = list(filterfalse(redo.__contains__, memory.manifest))
+    for unit in kept:
+        writer.keep(unit)
+    problems = memory.problems
+    return {unit: problems[unit] for unit in filter(problems.__contains__, kept)}
+
+
+def _all_rows(
+    selection: Selection, registry: Registry, rows: dict[str, RepositoryRow]
+) -> dict[str, RepositoryRow]:
+    """The row of every repository of `selection` (`html_data.repository_rows`), in its order.
+
+    The index page has computed the rows that were not known (it lists every
+    repository): then they are only gathered.
+    """
+    names = list(map(_FULL_NAME, selection.repositories))
+    if all(map(rows.__contains__, names)):
+        found = dict(zip(names, map(rows.__getitem__, names), strict=True))
+        if len(found) == len(names):  # (two repositories of one name have no row by name)
+            return found
+    return html_data.repository_rows(selection, registry, rows)
+
+
+_FULL_NAME = operator.attrgetter("full_name")
 
 
 def _current_rows(

@@ -113,7 +113,10 @@ class Scan:
         git's "racily clean" rule: a file written in the same timestamp tick
         as the walk could change again without its size or mtime changing.
         """
-        return {k: (b"" if k in self.racy else v) for k, v in self.fingerprints.items()}
+        kept = dict(self.fingerprints)
+        for key in self.racy.intersection(kept):
+            kept[key] = b""
+        return kept
 
     def kept_listings(self) -> dict[str, Listing]:
         """The listings to remember: not those of folders changed (their ctime) within
@@ -506,10 +509,22 @@ class SearchChanges:
     """Repositories came or went: the walk positions of the others moved."""
 
 
+class Dirty(NamedTuple):
+    """What `dirty_units` found."""
+
+    units: frozenset[str]
+    """The units to redo."""
+    repositories: set[str]
+    """The full names of the repositories that changed."""
+    search: SearchChanges
+    gone: frozenset[str]
+    """The units of the last build that left the site (their files are deleted)."""
+
+
 def dirty_units(
     old: Selection, new: Selection, old_registry: Registry, new_registry: Registry
-) -> tuple[frozenset[str], set[str], SearchChanges]:
-    """(units to redo, full names of the repositories that changed, search changes).
+) -> Dirty:
+    """The units to redo and the units gone, from the last build's selection and this one's.
 
     See the module doc. It works outward from what changed: an entry the
     build did not read again is the very object the last build kept, so the
@@ -528,7 +543,7 @@ def dirty_units(
     changed_images = {i for i, image in new_images.items() if not _same(old_images.get(i), image)}
     changed_images |= old_images.keys() - new_images.keys()
     if not (changed_repos or changed_images or gone):
-        return frozenset(), set(), SearchChanges()
+        return Dirty(frozenset(), set(), SearchChanges(), frozenset())
     moved = [old_repos[name] for name in changed_repos | gone if name in old_repos]
     moved += [new_by_name[name] for name in changed_repos]
     # Images: changed ones, those a changed repository points at (then or now), descendants.
@@ -564,10 +579,15 @@ def dirty_units(
     )
     if names_moved or names:
         dirty.add(units.SEARCH)
-    return frozenset(dirty), changed_repos, search
+    left = {units.repository(name) for name in gone}
+    left |= set(map(units.image, old_images.keys() - site_images.keys()))
+    namespaces = {old_repos[name].namespace for name in gone}
+    left |= set(map(units.namespace, namespaces - set(map(_NAMESPACE, new.repositories))))
+    return Dirty(frozenset(dirty), changed_repos, search, frozenset(left))
 
 
 _ID = operator.attrgetter("id")
+_NAMESPACE = operator.attrgetter("namespace")
 _ANCESTRY = operator.attrgetter("ancestry")
 _TAGS = operator.attrgetter("tags")
 _TAG_IMAGE = Tag.image_id.fget  # type: ignore[attr-defined]
@@ -648,13 +668,3 @@ def _documents(repositories: Sequence[Repository], registry: Registry) -> dict[s
     from generator import index  # Whoosh: not for a build that finds nothing changed
 
     return {doc.name: doc for doc in index.documents(repositories, registry)}
-
-
-def existing_units(selection: Selection) -> set[str]:
-    """Every unit a full build of `selection` has (the files of others are deleted)."""
-    found = {units.SITE, units.SEARCH}
-    for repo in selection.repositories:
-        found.add(units.repository(repo.full_name))
-        found.add(units.namespace(repo.namespace))
-    found.update(units.image(image.id) for image in selection.images)
-    return found
