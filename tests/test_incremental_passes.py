@@ -342,3 +342,21 @@ def test_crawl_is_its_definition(tmp_path: Path) -> None:
     storage.write_repository(root, "acme/added", {"x": storage.image_id("third")})
     (root / "repositories" / "zeta" / "stray").unlink()
     crawls(root, cache, found.fingerprints)
+
+
+def test_wanted_repositories_and_images_are_those_wanted() -> None:
+    rng = random.Random(4)
+    for _ in range(200):
+        selection = v1_tree.select(random_registry(rng), True)
+        every = [units.repository(r.full_name) for r in selection.repositories]
+        every += [units.image(i.id) for i in selection.images] + ["namespace:ns0", units.SITE]
+        for dirty in (None, frozenset(), frozenset(rng.sample(every, rng.randrange(len(every))))):
+            for worker in (None, False, True):
+                chosen = Selection(selection.repositories, selection.images, dirty, worker)
+                assert chosen.wanted_repositories() == [
+                    r for r in selection.repositories
+                    if chosen.wants(units.repository(r.full_name))
+                ]
+                assert chosen.wanted_images() == [
+                    i for i in selection.images if chosen.wants(units.image(i.id))
+                ]
