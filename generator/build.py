@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import filterfalse
+from itertools import compress, filterfalse
 from pathlib import Path
 
 from generator import collector, forked, paths, state
@@ -392,7 +392,7 @@ class _Build:
         if not selection.wants(units.SITE):
             return entries
         before = memory.published if memory is not None else {}
-        changes = feeds.compare(before, published)
+        changes = feeds.compare(*_unlike(before, published))
         clock = _clock(found, registry)
         if changes:
             new = feeds.entry(changes, clock, self.config.base_url)
@@ -411,6 +411,19 @@ class _Build:
             problems=len(self.report.problems),
             seconds=time.monotonic() - started,
         )
+
+
+def _unlike(
+    before: dict[str, feeds.Published], now: dict[str, feeds.Published]
+) -> tuple[dict[str, feeds.Published], dict[str, feeds.Published]]:
+    """`before` and `now` without the repositories whose entry is the very same object (kept by
+    `_published`): what `feeds.compare` finds is the same, without looking at every one."""
+    names = list(compress(now, map(operator.is_not, map(before.get, now), now.values())))
+    names += before.keys() - now.keys()
+    return (
+        {name: before[name] for name in names if name in before},
+        {name: now[name] for name in names if name in now},
+    )
 
 
 def _remembered(memory: state.Memory) -> Registry:
