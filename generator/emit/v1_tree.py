@@ -82,7 +82,7 @@ class Selection:
 
 
 def _named(dirty: frozenset[str], prefix: str) -> set[str]:
-    """What the units of `dirty` that start with `prefix` name (`units.repository("")`)."""
+    """The names in the units of `dirty` that start with `prefix` (`units.repository("")`)."""
     return {unit[len(prefix):] for unit in dirty if unit.startswith(prefix)}
 
 
@@ -90,8 +90,9 @@ def select(registry: Registry, include_private: bool) -> Selection:
     """Drop private repositories, and images reachable only from them, unless asked not to.
 
     Images no repository reaches (left by a deleted repository) stay
-    published, as 0.9.1 still served them. (A rebuild selects twice over the
-    whole registry, old and new: the filters run at C speed.)
+    published, as 0.9.1 still served them. A rebuild selects twice (the old
+    registry and the new): the filters run at C speed, and the walk from the
+    public repositories only when those private reach some image.
     """
     if include_private:
         return Selection(registry.repositories, registry.images)
@@ -113,7 +114,8 @@ _ID = operator.attrgetter("id")
 
 
 def _reachable(registry: Registry, repositories: Iterable[Repository]) -> set[str]:
-    """The ids of the images `repositories` name, and of their ancestors."""
+    """The ids of the images `repositories` name and of their ancestors, walked in order (as
+    their ancestry files and parents name them)."""
     seen: set[str] = set()
     add, update, image_of = seen.add, seen.update, registry.image
     for repository in repositories:
