@@ -23,7 +23,9 @@ another format version, or built with another key (configuration, templates, sit
 `SOURCE_DATE_EPOCH`) is ignored and the build starts from nothing.
 
 They are pickles because they hold the model's own objects and load fast;
-they are internal files that only the build that wrote them reads.
+they are internal files that only the build that wrote them reads. The
+crawl's objects pickle as the tuple of their fields and share their image
+id strings again when loaded (`tuple_state.py`).
 """
 
 from __future__ import annotations
