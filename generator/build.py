@@ -227,7 +227,7 @@ class _Build:
                     rows=html_data.repository_rows(selection, registry, rows),
                 )
                 with writer.state_file(state.MEMORY_FILE) as f:
-                    state.dump_to(remembered, f)
+                    state.dump_to(remembered, f, previous=memory)
             with self.progress.phase("write", unit="file") as advance:
                 changed = writer.publish(advance)
         except BaseException:

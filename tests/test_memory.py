@@ -7,9 +7,11 @@ that would fail if it were undone, without timing or measuring a whole build.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import tracemalloc
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -195,6 +197,46 @@ def test_the_memory_state_round_trips_in_chunks(
     sources = state.Sources(state.FORMAT, "key", "v1", {"I:x": b"f"}, 1, state.Summary(), ())
     (folder / state.SOURCES_FILE).write_bytes(state.dump(sources))
     assert state.load_sources(tmp_path / "site") == sources
+
+
+def test_the_next_memory_state_copies_the_chunks_that_did_not_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state, "_CHUNK", 10)
+    folder = state.state_dir(tmp_path / "site")
+    folder.mkdir()
+    path = folder / state.MEMORY_FILE
+    with path.open("wb") as f:
+        state.dump_to(_memory(300), f)
+    loaded = state.load_memory(tmp_path / "site")
+    assert loaded is not None and loaded.origin is not None
+    # The next build: one image changed, one added, one repository gone; the rest is kept.
+    cache = dict(loaded.cache)
+    changed = next(iter(k for k in cache if k.startswith("I:")))
+    cache[changed] = (Image(id=changed[2:], json=b"{}"), ())
+    cache["I:" + "f" * 64] = (Image(id="f" * 64), ())
+    del cache["R:ns/r7"]
+    after = dataclasses.replace(loaded, cache=cache, origin=None)
+    pickled = []
+    real = state._pickler
+
+    def counting(file: BinaryIO) -> pickle.Pickler:
+        pickled.append(file)
+        return real(file)
+
+    monkeypatch.setattr(state, "_pickler", counting)
+    with (folder / "next").open("wb") as f:
+        state.dump_to(after, f, previous=loaded)
+    chunks = len(loaded.origin.chunks)
+    assert chunks > 60 and len(pickled) < 10, (chunks, len(pickled))  # head, ends, 3 changes
+    path.unlink()
+    (folder / "next").rename(path)
+    assert state.load_memory(tmp_path / "site") == after
+    # A file that is no longer the one read is not copied from.
+    pickled.clear()
+    with (folder / "other").open("wb") as f:
+        state.dump_to(after, f, previous=loaded)
+    assert len(pickled) > chunks
 
 
 def test_a_truncated_memory_state_reads_as_none(tmp_path: Path) -> None:
