@@ -16,11 +16,15 @@ import functools
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.tuple_state import tuple_state
 
+
+@tuple_state(interned=("value",))
 @dataclass(frozen=True, slots=True)
 class Tag:
     """One `tag_<name>` file of a repository."""
@@ -50,6 +54,7 @@ class Tag:
         return int(stamp)
 
 
+@tuple_state(interned_each=("_image_ids",))
 @dataclass(frozen=True, slots=True)
 class Repository:
     """One entry under `repositories/<namespace>/`."""
@@ -87,11 +92,12 @@ class Repository:
         if found is None:
             ids = {tag.image_id for tag in self.tags}
             ids.update(_index_image_ids(self.index_images))
-            found = tuple(sorted(ids))
+            found = tuple(map(sys.intern, sorted(ids)))  # the strings of `Image.id`
             object.__setattr__(self, "_image_ids", found)
         return found
 
 
+@tuple_state(interned=("id", "parent"), interned_each=("ancestry",))
 @dataclass(frozen=True, slots=True)
 class Image:
     """One `images/<id>/` directory."""
@@ -105,8 +111,9 @@ class Image:
     """One `X-Docker-Checksum-Payload` header per element."""
     layer_size: int | None = None
     """Size of the layer file; None when it is missing."""
-    layer_file: str | None = None
-    """The layer file (`layer_path`), as a string: a `Path` for each image costs 2.5 times more."""
+    blob_file: str | None = None
+    """The layer file when the source keeps it apart from the image (a v2 blob), as a string:
+    a `Path` for each image costs 2.5 times more. v1 images derive theirs (`layer_file`)."""
     compression: str | None = None
     """`gzip`, `bzip2`, `xz` or `zstd` when the layer file is stored compressed (its first
     bytes say so), read by the crawl: pages show it for every layer and never reopen them."""
@@ -116,15 +123,31 @@ class Image:
     """The `/files` answer: the stored `_files` cache, or computed from the layer."""
     files_unsupported: bool = False
     """The layer is not a tar: 0.9.1 answers `/files` with 400."""
-    json_file: str | None = None
-    """v1: the storage file holding the image JSON, read again when needed (`stored_json`)."""
+    images_dir: str | None = None
+    """v1, a complete image: the storage's `images` folder, one string shared by every image.
+
+    The image's `json` and `layer` files are in `<images_dir>/<id>/` (`sources/v1_layout.py`):
+    `json_file` and `layer_file` derive their paths rather than hold them, as two strings of
+    ~130 characters for each image (15% of the crawl in memory and in the build state)."""
     json_digest: bytes | None = None
     """v1: a digest of `json_file`'s bytes as the crawl read them: equal images hold equal JSON."""
 
     @property
+    def json_file(self) -> str | None:
+        """v1: the storage file holding the image JSON, read again when needed (`stored_json`)."""
+        return None if self.images_dir is None else f"{self.images_dir}/{self.id}/json"
+
+    @property
+    def layer_file(self) -> str | None:
+        """The layer file (`layer_path`) as a string; None when it is missing."""
+        if self.blob_file is not None or self.images_dir is None or self.layer_size is None:
+            return self.blob_file
+        return f"{self.images_dir}/{self.id}/layer"
+
+    @property
     def has_json(self) -> bool:
         """Whether the image has JSON to publish (held, or in its storage file)."""
-        return self.json is not None or self.json_file is not None
+        return self.json is not None or self.images_dir is not None
 
     def stored_json(self) -> bytes | None:
         """The raw image JSON: the bytes held, or `json_file`'s, read now.
@@ -139,11 +162,12 @@ class Image:
         that cannot be read): the caller reports a Problem naming the file and
         leaves the JSON out; the rest of the build goes on.
         """
-        if self.json is not None or self.json_file is None:
+        path = self.json_file
+        if self.json is not None or path is None:
             return self.json
-        raw = _read_file(self.json_file)
+        raw = _read_file(path)
         if json_digest(raw) != self.json_digest:
-            raise StoredJsonChanged(self.json_file)
+            raise StoredJsonChanged(path)
         return raw
 
     @property
@@ -157,14 +181,16 @@ class Image:
         """
         if self.json is not None:
             return _decoded_object(self.json) if self.json else {}
-        if self.json_file is None or self.json_digest is None:
+        path = self.json_file
+        if path is None or self.json_digest is None:
             return {}
-        return _decoded_file(self.json_file, self.json_digest)
+        return _decoded_file(path, self.json_digest)
 
     @property
     def layer_path(self) -> Path | None:
         """The layer file to publish; None when it is missing."""
-        return None if self.layer_file is None else Path(self.layer_file)
+        layer_file = self.layer_file
+        return None if layer_file is None else Path(layer_file)
 
     @property
     def run_config(self) -> dict[str, Any]:

@@ -23,19 +23,24 @@ another format version, or built with another key (configuration, templates, sit
 `SOURCE_DATE_EPOCH`) is ignored and the build starts from nothing.
 
 They are pickles because they hold the model's own objects and load fast;
-they are internal files that only the build that wrote them reads.
+they are internal files that only the build that wrote them reads. The
+crawl's objects pickle as the tuple of their fields and share their image
+id strings again when loaded (`tuple_state.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import dataclasses
 import hashlib
 import io
 import itertools
 import logging
+import operator
 import os
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PosixPath
 from typing import Any, BinaryIO
@@ -47,7 +52,7 @@ from generator.report import Problem
 
 log = logging.getLogger("sitegen")
 
-FORMAT = 4
+FORMAT = 5
 """Bump when what these files hold changes shape: old state is then ignored."""
 STATE_SUFFIX = ".state"
 SOURCES_FILE = "sources.pickle"
@@ -100,6 +105,29 @@ class Memory:
     rows: dict[str, Any] = field(default_factory=dict)
     """Repository → what lists of repositories show of it (`html_data.RepositoryRow`): the
     next build lists the repositories that did not change without computing their tags."""
+    origin: _Origin | None = field(default=None, compare=False, repr=False)
+    """Where it was read from, chunk by chunk (not written): `dump_to` copies the chunks
+    whose entries the next memory holds unchanged rather than pickling them again."""
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One chunk of a field as read: where its pickle lies in the file, and its entries."""
+
+    start: int
+    end: int
+    keys: tuple[str, ...]
+    values: tuple[Any, ...]
+    """The very objects read: kept, so that `is` tells an entry that was not replaced."""
+
+
+@dataclass
+class _Origin:
+    path: Path
+    identity: tuple[int, ...]
+    """The file's device, inode, size and mtime: it is copied from only if it is still it."""
+    chunks: dict[tuple[str, str], _Chunk] = field(default_factory=dict)
+    """(field, first key) → the chunk."""
 
 
 def output_key(config: Config) -> str:
@@ -159,6 +187,7 @@ def _load(path: Path, crawl: bool = True) -> object:
         with path.open("rb") as f, collector.paused():
             value = pickle.load(f)
             if isinstance(value, Memory) and value.format == FORMAT:
+                value.origin = _Origin(path, _identity(f))
                 _load_chunks(value, f, crawl)
             return value
     except FileNotFoundError:
@@ -177,10 +206,10 @@ def dump(value: Sources | Memory) -> bytes:
 _CHUNKED = ("manifest", "cache", "published", "rows")
 """The fields of `Memory` that grow with the registry, pickled in chunks (`dump_to`)."""
 _CHUNK = 1000
-"""Entries per chunk."""
+"""Entries per chunk, at most."""
 
 
-def dump_to(value: Sources | Memory, file: BinaryIO) -> None:
+def dump_to(value: Sources | Memory, file: BinaryIO, previous: Memory | None = None) -> None:
     """Pickle `value` into `file` as it goes.
 
     A `Memory` is written as several pickles: itself without its large
@@ -188,28 +217,100 @@ def dump_to(value: Sources | Memory, file: BinaryIO) -> None:
     empty chunk. A pickler remembers every object it wrote (to write a
     shared one once): over the crawl of 20,000 repositories that memo alone
     is over 100 MB, a chunk's under one (and it dumps twice as fast).
+
+    A chunk whose entries are the very objects `previous` read as one chunk
+    is copied from the file it read instead (`_Copier`): a rebuild after one
+    change pickles again only the few chunks that hold what changed.
     """
     if not isinstance(value, Memory):
         _pickler(file).dump(value)
         return
-    _pickler(file).dump(dataclasses.replace(value, **{name: {} for name in _CHUNKED}))
-    for name in _CHUNKED:
-        entries = iter(getattr(value, name).items())
-        while chunk := list(itertools.islice(entries, _CHUNK)):
-            _pickler(file).dump(chunk)
-        _pickler(file).dump([])
+    head = dataclasses.replace(value, origin=None, **{name: {} for name in _CHUNKED})
+    _pickler(file).dump(head)
+    with _Copier.open(previous) as copier:
+        for name in _CHUNKED:
+            entries = getattr(value, name)
+            if copier is not None and isinstance(entries, dict):
+                copier.dump(name, entries, file)
+            else:  # streamed: a whole tree's manifest is made as it is read
+                items = iter(entries.items())
+                while chunk := list(itertools.islice(items, _CHUNK)):
+                    _pickler(file).dump(chunk)
+            _pickler(file).dump([])
+
+
+class _Copier:
+    """Writes a field's entries in chunks, copying those the previous file holds as they are."""
+
+    def __init__(self, origin: _Origin, source: BinaryIO) -> None:
+        self.chunks = origin.chunks
+        self.source = source
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, previous: Memory | None) -> Iterator[_Copier | None]:
+        """A copier from the file `previous` was read from, if that is still the file there."""
+        origin = previous.origin if previous is not None else None
+        try:
+            source = origin.path.open("rb") if origin is not None and origin.chunks else None
+        except OSError:
+            source = None
+        if source is None:
+            yield None
+            return
+        assert origin is not None
+        with source:
+            yield cls(origin, source) if _identity(source) == origin.identity else None
+
+    def dump(self, name: str, entries: dict[str, Any], file: BinaryIO) -> None:
+        """`entries` in chunks: the previous file's where they still match, else new ones
+        that end where one of its chunks begins (so the next ones match again)."""
+        keys, values = list(entries), list(entries.values())
+        i = 0
+        while i < len(keys):
+            old = self.chunks.get((name, keys[i]))
+            if old is not None and self._copied(old, keys, values, i, file):
+                i += len(old.keys)
+                continue
+            end = i + 1
+            while end < len(keys) and end - i < _CHUNK and (name, keys[end]) not in self.chunks:
+                end += 1
+            _pickler(file).dump(list(zip(keys[i:end], values[i:end], strict=True)))
+            i = end
+
+    def _copied(
+        self, old: _Chunk, keys: list[str], values: list[Any], i: int, file: BinaryIO
+    ) -> bool:
+        end = i + len(old.keys)
+        if tuple(keys[i:end]) != old.keys or not all(map(operator.is_, values[i:end], old.values)):
+            return False
+        self.source.seek(old.start)
+        file.write(self.source.read(old.end - old.start))
+        return True
+
+
+def _identity(file: BinaryIO) -> tuple[int, ...]:
+    st = os.fstat(file.fileno())
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _load_chunks(memory: Memory, file: BinaryIO, crawl: bool = True) -> None:
-    """Read back the fields `dump_to` wrote in chunks after `memory` (the crawl if `crawl`)."""
+    """Read back the fields `dump_to` wrote in chunks after `memory` (the crawl if `crawl`),
+    noting where each chunk lies (`Memory.origin`)."""
     if not crawl:
         memory.registry = None
+    chunks = memory.origin.chunks if memory.origin is not None else {}
     for name in _CHUNKED:
         found: dict[str, Any] = {}
         keep = crawl or name not in ("cache", "rows")
+        start = file.tell()
         while chunk := pickle.load(file):
+            end = file.tell()
             if keep:
                 found.update(chunk)
+                keys, values = zip(*chunk, strict=True)
+                chunks[name, keys[0]] = _Chunk(start, end, keys, values)
+            start = end
         setattr(memory, name, found)
 
 

@@ -7,9 +7,11 @@ that would fail if it were undone, without timing or measuring a whole build.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import tracemalloc
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -47,9 +49,56 @@ def test_a_crawl_holds_one_string_per_image_id(tmp_path: Path) -> None:
     assert image.ancestry[1] is parent.id
     assert image.parent is parent.id
     assert registry.repositories[0].tags[0].value is image.id
+    assert registry.repositories[0].image_ids()[0] is image.id
     # The layer as a string (a Path per image is 400 bytes), a Path when asked for.
     assert image.layer_file == str(root / "images" / child / "layer")
     assert image.layer_path == root / "images" / child / "layer"
+    # Neither is held: both images share one string, their storage's `images` folder.
+    assert image.images_dir is parent.images_dir
+    assert pickle.dumps(registry.images).count(str(root).encode()) == 1
+
+
+def test_a_repository_holds_equal_metadata_once(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    iid = image_id("web")
+    write_image(root, iid)
+    folder = write_repository(root, "acme/web", {"latest": iid, "v1": iid, "v2": iid})
+    (folder / "json").write_bytes((folder / "taglatest_json").read_bytes())
+    repository = v1.crawl(root, Report()).repositories[0]
+    first = repository.tags[0].metadata
+    assert first is not None and all(tag.metadata is first for tag in repository.tags)
+    assert repository.metadata is first
+
+
+def test_the_build_state_keeps_one_string_per_image_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every entry in a chunk of its own: each chunk is a pickle with its own memo, and
+    # loading shares the strings again.
+    monkeypatch.setattr(state, "_CHUNK", 1)
+    root = tmp_path / "storage"
+    base, child = image_id("base"), image_id("child")
+    write_image(root, base)
+    write_image(root, child, base)
+    write_repository(root, "acme/web", {"latest": child, "v1": child})
+    registry = v1.crawl(root, Report())
+    registry.repositories[0].image_ids()
+    cache = {f"R:{r.full_name}": (r, ()) for r in registry.repositories}
+    cache.update({f"I:{i.id}": (i, ()) for i in registry.images})
+    memory = state.Memory(state.FORMAT, "key", {}, cache=cache)
+    folder = state.state_dir(tmp_path / "site")
+    folder.mkdir()
+    (folder / state.MEMORY_FILE).write_bytes(state.dump(memory))
+    loaded = state.load_memory(tmp_path / "site")
+    assert loaded == memory
+    repository = loaded.cache["R:acme/web"][0]
+    parent, image = loaded.cache[f"I:{base}"][0], loaded.cache[f"I:{child}"][0]
+    assert image.ancestry == (child, base) and image.ancestry[0] is image.id
+    assert image.ancestry[1] is parent.id and image.parent is parent.id
+    assert all(tag.value is image.id for tag in repository.tags)
+    assert repository.image_ids() == (child,) and repository.image_ids()[0] is image.id
+    assert image.json_file == str(root / "images" / child / "json")
+    assert image.stored_json() == (root / "images" / child / "json").read_bytes()
 
 
 def test_a_v1_crawl_reads_image_json_again_rather_than_holding_it(tmp_path: Path) -> None:
@@ -148,6 +197,46 @@ def test_the_memory_state_round_trips_in_chunks(
     sources = state.Sources(state.FORMAT, "key", "v1", {"I:x": b"f"}, 1, state.Summary(), ())
     (folder / state.SOURCES_FILE).write_bytes(state.dump(sources))
     assert state.load_sources(tmp_path / "site") == sources
+
+
+def test_the_next_memory_state_copies_the_chunks_that_did_not_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state, "_CHUNK", 10)
+    folder = state.state_dir(tmp_path / "site")
+    folder.mkdir()
+    path = folder / state.MEMORY_FILE
+    with path.open("wb") as f:
+        state.dump_to(_memory(300), f)
+    loaded = state.load_memory(tmp_path / "site")
+    assert loaded is not None and loaded.origin is not None
+    # The next build: one image changed, one added, one repository gone; the rest is kept.
+    cache = dict(loaded.cache)
+    changed = next(iter(k for k in cache if k.startswith("I:")))
+    cache[changed] = (Image(id=changed[2:], json=b"{}"), ())
+    cache["I:" + "f" * 64] = (Image(id="f" * 64), ())
+    del cache["R:ns/r7"]
+    after = dataclasses.replace(loaded, cache=cache, origin=None)
+    pickled = []
+    real = state._pickler
+
+    def counting(file: BinaryIO) -> pickle.Pickler:
+        pickled.append(file)
+        return real(file)
+
+    monkeypatch.setattr(state, "_pickler", counting)
+    with (folder / "next").open("wb") as f:
+        state.dump_to(after, f, previous=loaded)
+    chunks = len(loaded.origin.chunks)
+    assert chunks > 60 and len(pickled) < 10, (chunks, len(pickled))  # head, ends, 3 changes
+    path.unlink()
+    (folder / "next").rename(path)
+    assert state.load_memory(tmp_path / "site") == after
+    # A file that is no longer the one read is not copied from.
+    pickled.clear()
+    with (folder / "other").open("wb") as f:
+        state.dump_to(after, f, previous=loaded)
+    assert len(pickled) > chunks
 
 
 def test_a_truncated_memory_state_reads_as_none(tmp_path: Path) -> None:

@@ -155,9 +155,11 @@ def repository_entry(ns_dir: Path, name: str, is_dir: bool, report: Report) -> R
     if not _publishable(name, ns_dir, report, "repository"):
         return None
     if is_dir:
-        return _crawl_repository(ns_dir.name, ns_dir / name, report)
+        return _crawl_repository(sys.intern(ns_dir.name), ns_dir / name, report)
     # 0.9.1's search walk lists every entry, files included.
-    return Repository(namespace=ns_dir.name, name=name, is_directory=False, has_entries=False)
+    return Repository(
+        namespace=sys.intern(ns_dir.name), name=name, is_directory=False, has_entries=False
+    )
 
 
 def _crawl_repository(namespace: str, repo_dir: Path, report: Report) -> Repository | None:
@@ -165,11 +167,15 @@ def _crawl_repository(namespace: str, repo_dir: Path, report: Report) -> Reposit
     if entries is None:
         return None
     tags = []
+    # The tags of one push hold the same metadata, and the repository's `json` is the
+    # `latest` tag's: one bytes object for equal ones (at 20,000 repositories, 80,000
+    # tags held 20,000 different metadata).
+    metadata: dict[bytes, bytes] = {}
     for entry in entries:
         name = layout.tag_name(entry.name)
         if name is None or not _publishable(name, repo_dir, report, "tag"):
             continue
-        tag = _crawl_tag(repo_dir, entry.name, name, report)
+        tag = _crawl_tag(repo_dir, entry.name, name, report, metadata)
         if tag is not None:
             tags.append(tag)
     return Repository(
@@ -179,11 +185,18 @@ def _crawl_repository(namespace: str, repo_dir: Path, report: Report) -> Reposit
         private=layout.private_flag_file(repo_dir).exists(),
         tags=tuple(tags),
         index_images=_read(layout.index_images_file(repo_dir), report),
-        metadata=_read(layout.repository_json_file(repo_dir), report),
+        metadata=_shared(_read(layout.repository_json_file(repo_dir), report), metadata),
     )
 
 
-def _crawl_tag(repo_dir: Path, entry: str, name: str, report: Report) -> Tag | None:
+def _shared(raw: bytes | None, seen: dict[bytes, bytes]) -> bytes | None:
+    """`raw`, or the equal bytes object met before."""
+    return raw if raw is None else seen.setdefault(raw, raw)
+
+
+def _crawl_tag(
+    repo_dir: Path, entry: str, name: str, report: Report, metadata: dict[bytes, bytes]
+) -> Tag | None:
     path = repo_dir / entry
     raw = _read(path, report)
     if raw is None:
@@ -194,9 +207,9 @@ def _crawl_tag(repo_dir: Path, entry: str, name: str, report: Report) -> Tag | N
         report.problem(path, "tag file is not UTF-8 text; skipped")
         return None
     return Tag(
-        name=name,
+        name=sys.intern(name),  # `latest` in most repositories
         value=sys.intern(value),  # an image id, as in `Image.id`: one string for both
-        metadata=_read(layout.tag_metadata_file(repo_dir, name), report),
+        metadata=_shared(_read(layout.tag_metadata_file(repo_dir, name), report), metadata),
     )
 
 
@@ -222,11 +235,12 @@ def image_entry(base: Path, name: str, is_dir: bool, report: Report) -> Image | 
     if not is_dir:
         report.problem(base / name, "not an image directory; ignored")
         return None
-    return _crawl_image(base / name, report)
+    return _crawl_image(base, name, report)
 
 
-def _crawl_image(image_dir: Path, report: Report) -> Image | None:
-    image_id = image_dir.name
+def _crawl_image(base: Path, name: str, report: Report) -> Image | None:
+    image_dir = base / name
+    image_id = sys.intern(name)  # one string for the id in every ancestry and tag
     in_progress = layout.image_file(image_dir, "_inprogress").exists()
     if in_progress:
         # 0.9.1 answers 400 on every route before reading anything else.
@@ -250,13 +264,12 @@ def _crawl_image(image_dir: Path, report: Report) -> Image | None:
     parent = config.get("parent")
     return Image(
         id=image_id,
-        json_file=str(json_path),  # read again when published: not held (`Image.stored_json`)
-        json_digest=json_digest(raw_json),
+        images_dir=sys.intern(str(base)),  # its files' paths, one string for all images
+        json_digest=json_digest(raw_json),  # the JSON is read again when published
         parent=sys.intern(parent) if isinstance(parent, str) else None,
         ancestry=_ancestry(layout.image_file(image_dir, "ancestry"), report),
         checksums=_checksums(layout.image_file(image_dir, "_checksum"), report),
         layer_size=layer_size,
-        layer_file=str(layer) if layer_size is not None else None,
         compression=packed,
         files=files,
         files_unsupported=unsupported,

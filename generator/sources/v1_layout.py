@@ -19,7 +19,9 @@ those keys so the crawler never joins a path by hand (the registry's own
         ├── _index_images JSON list of {"id": …}
         └── _private      empty; presence means private
 
-Single-segment names live under `repositories/library/`.
+Single-segment names live under `repositories/library/`. An image's `json` and
+`layer` paths are derived again by `model.Image` (`json_file`, `layer_file`)
+from `images_dir(root)` and its id, rather than held for every image.
 """
 
 from __future__ import annotations

@@ -527,7 +527,7 @@ def _image(layer: schema1.V1Layer, manifest: Manifest, blobs: BlobFiles) -> Imag
         parent=layer.parent,
         ancestry=tuple(reversed(ids[: position + 1])),
         layer_size=size,
-        layer_file=None if path is None else str(path),
+        blob_file=None if path is None else str(path),
         compression=layer_compression(path),
     )
 
