@@ -122,36 +122,59 @@ class Fragments:
     `size` and `image_link` of every template, and the macros of
     `_macros.html` (`m.moment`, `m.size`, `m.image_link`) call them, so any
     template gets the same markup either way.
+
+    The same layers show on the pages of all their descendants, the same
+    sizes and dates on many rows: each filter remembers its recent answers,
+    by the plain values the markup shows (a `Moment` or `Size` hashes in
+    Python, its numbers in C). Bounded, for memory's sake: forgotten at once
+    when full, which costs less than keeping the order of use.
     """
+
+    REMEMBERED = 1024
 
     def __init__(self, url_for: Callable[..., str], now: int | None) -> None:
         self.url_for = url_for
         self.now = now
+        self._moments: dict[tuple[int, Any], Markup] = {}
+        self._sizes: dict[tuple[int, bool, bool], Markup] = {}
+        self.image_link = _remembered(self._image_link, self.REMEMBERED)
 
     def moment(self, value: Moment | None, short: bool = False) -> Markup:
         """`<time>` (the date alone when `short`) and its relative hint; `unknown` for none."""
         if not value:
             return _UNKNOWN
-        # Nothing to escape: digits, dashes, colons, `T`, `Z`, `UTC` and `3 years ago`.
-        iso, text, date = value.forms()
-        return Markup(
-            f'<time datetime="{iso}" title="{text}">{date if short else text}</time>'
-            f' <span class="rel" data-rel="{value.timestamp}">{value.ago(self.now)}</span>'
-        )
+        key = (value.timestamp, short)
+        html = self._moments.get(key)
+        if html is None:
+            if len(self._moments) >= self.REMEMBERED:
+                self._moments.clear()
+            # Nothing to escape: digits, dashes, colons, `T`, `Z`, `UTC` and `3 years ago`.
+            iso, text, date = value.forms()
+            html = self._moments[key] = Markup(
+                f'<time datetime="{iso}" title="{text}">{date if short else text}</time>'
+                f' <span class="rel" data-rel="{value.timestamp}">{value.ago(self.now)}</span>'
+            )
+        return html
 
     def size(self, value: Size | None) -> Markup:
         """`12.4 MB` with the exact bytes as its title, `≥` when a layer is unknown."""
         if value is None:
             return _UNKNOWN
-        # Nothing to escape: digits, commas, a point and a unit.
-        partial = ("", "") if value.complete else (", some layers unknown", "≥ ")
-        html = Markup(
-            f'<span title="{value.bytes:,} bytes as stored{partial[0]}">'
-            f"{partial[1]}{value.human}</span>"
-        )
-        return html + _COMPRESSED if value.compressed else html
+        key = (value.bytes, value.complete, value.compressed)
+        html = self._sizes.get(key)
+        if html is None:
+            if len(self._sizes) >= self.REMEMBERED:
+                self._sizes.clear()
+            # Nothing to escape: digits, commas, a point and a unit.
+            partial = ("", "") if value.complete else (", some layers unknown", "≥ ")
+            html = Markup(
+                f'<span title="{value.bytes:,} bytes as stored{partial[0]}">'
+                f"{partial[1]}{value.human}</span>"
+            )
+            html = self._sizes[key] = html + _COMPRESSED if value.compressed else html
+        return html
 
-    def image_link(self, image_id: str, short_id: str, has_page: bool) -> Markup:
+    def _image_link(self, image_id: str, short_id: str, has_page: bool) -> Markup:
         """The short id, linked to the image's page when the site has one."""
         if has_page:
             return Markup(
@@ -161,7 +184,7 @@ class Fragments:
         return Markup(f'<code class="id" title="{escape(image_id)}">{escape(short_id)}</code>')
 
 
-def _remembered(make: Callable[..., Markup], size: int = 1024) -> Callable[..., Markup]:
+def _remembered(make: Callable[..., Markup], size: int) -> Callable[..., Markup]:
     """`make` with a memory of its recent answers (bounded, for memory's sake; unhashable
     arguments are not remembered)."""
     cached = functools.lru_cache(maxsize=size)(make)
@@ -188,20 +211,14 @@ class Pages:
             base_url=config.base_url,
             built=Moment.parse(source_date_epoch()),
         )
-        # Cached: pages link the same URLs again and again (assets, ancestors, namespaces).
-        # Bounded: most URLs are linked from one or two pages, and a large site has a million.
-        self.url_for = functools.lru_cache(maxsize=4096)(
-            functools.partial(paths.url_for, base_url=config.base_url)
-        )
+        self.url_for = paths.url_builder(config.base_url)
         self.url_pattern = functools.partial(paths.url_pattern, base_url=config.base_url)
         self._listed: frozenset[str] | None = None
         now = self.site.built.timestamp if self.site.built else None
-        # The same layers show on the pages of all their descendants, the same sizes and
-        # dates on many rows: the filters remember their recent answers.
         fragments = Fragments(self.url_for, now)
-        self.env.filters["moment"] = _remembered(fragments.moment)
-        self.env.filters["size"] = _remembered(fragments.size)
-        self.env.filters["image_link"] = _remembered(fragments.image_link)
+        self.env.filters["moment"] = fragments.moment
+        self.env.filters["size"] = fragments.size
+        self.env.filters["image_link"] = fragments.image_link
         # Globals, not render variables: the same for every page, and so visible to an
         # `{% import %}` without context, whose module Jinja then makes once, not per page.
         self.env.globals.update(
