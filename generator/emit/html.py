@@ -25,9 +25,13 @@ recomputes relative hints from the reader's clock.
 **Speed.** A large registry has a hundred thousand pages, so what every page
 or row repeats is done once: the date, size and image-id markup of table
 rows comes from Python (`Fragments`, the `moment`, `size` and `image_link`
-filters), `_macros.html` is imported without context (Jinja builds it once),
-`site`/`url_for`/`now` are globals, and the views compute what rows show
-(tests/test_html_fragments.py holds the markup to what the macros made).
+filters), and so does the whole row of a repository in lists
+(`repository_row`: the index page has one per repository, redone by every
+rebuild); `_macros.html` is imported without context (Jinja builds it once),
+`site`/`url_for`/`now` are globals, plain URLs are formatted without checks
+(`paths.url_builder`), and the views compute what rows show
+(tests/test_html_fragments.py holds the markup to what the macros and the
+templates made).
 """
 
 from __future__ import annotations
@@ -46,12 +50,14 @@ from generator.config import Config
 from generator.emit import units
 from generator.emit.html_data import (
     ImageView,
+    ListedRepository,
     Moment,
     NamespaceView,
     RepositoryView,
     SiteData,
     Size,
     human_size,
+    relative,
 )
 from generator.emit.html_inputs import PROJECT_TEMPLATES, source_date_epoch
 from generator.emit.v1_tree import Output, Selection
@@ -111,6 +117,8 @@ def environment(templates_dir: Path | None) -> jinja2.Environment:
 
 _UNKNOWN = Markup('<span class="muted">unknown</span>')
 _COMPRESSED = Markup(' <span class="muted">compressed</span>')
+_PRIVATE = ' <span class="badge">private</span>'
+_DESCRIPTION = '<div class="desc">{}</div>'
 
 
 class Fragments:
@@ -141,18 +149,21 @@ class Fragments:
 
     def moment(self, value: Moment | None, short: bool = False) -> Markup:
         """`<time>` (the date alone when `short`) and its relative hint; `unknown` for none."""
-        if not value:
+        return self._moment(value.timestamp, short) if value else _UNKNOWN
+
+    def _moment(self, timestamp: int | None, short: Any) -> Markup:
+        if timestamp is None:
             return _UNKNOWN
-        key = (value.timestamp, short)
-        html = self._moments.get(key)
+        html = self._moments.get((timestamp, short))
         if html is None:
             if len(self._moments) >= self.REMEMBERED:
                 self._moments.clear()
             # Nothing to escape: digits, dashes, colons, `T`, `Z`, `UTC` and `3 years ago`.
-            iso, text, date = value.forms()
-            html = self._moments[key] = Markup(
+            iso, text, date = Moment(timestamp).forms()
+            ago = "" if self.now is None else relative(self.now - timestamp)
+            html = self._moments[timestamp, short] = Markup(
                 f'<time datetime="{iso}" title="{text}">{date if short else text}</time>'
-                f' <span class="rel" data-rel="{value.timestamp}">{value.ago(self.now)}</span>'
+                f' <span class="rel" data-rel="{timestamp}">{ago}</span>'
             )
         return html
 
@@ -160,19 +171,47 @@ class Fragments:
         """`12.4 MB` with the exact bytes as its title, `≥` when a layer is unknown."""
         if value is None:
             return _UNKNOWN
-        key = (value.bytes, value.complete, value.compressed)
-        html = self._sizes.get(key)
+        return self._size(value.bytes, value.complete, value.compressed)
+
+    def _size(self, stored: int | None, complete: bool, compressed: bool) -> Markup:
+        if stored is None:
+            return _UNKNOWN
+        html = self._sizes.get((stored, complete, compressed))
         if html is None:
             if len(self._sizes) >= self.REMEMBERED:
                 self._sizes.clear()
             # Nothing to escape: digits, commas, a point and a unit.
-            partial = ("", "") if value.complete else (", some layers unknown", "≥ ")
+            partial = ("", "") if complete else (", some layers unknown", "≥ ")
             html = Markup(
-                f'<span title="{value.bytes:,} bytes as stored{partial[0]}">'
-                f"{partial[1]}{value.human}</span>"
+                f'<span title="{stored:,} bytes as stored{partial[0]}">'
+                f"{partial[1]}{human_size(stored)}</span>"
             )
-            html = self._sizes[key] = html + _COMPRESSED if value.compressed else html
+            if compressed:
+                html += _COMPRESSED
+            self._sizes[stored, complete, compressed] = html
         return html
+
+    def repository_row(self, repo: ListedRepository | RepositoryView) -> Markup:
+        """A repository's `<tr>` in a list (`_repository_table.html`): name, tags, update, size.
+
+        Its own fragment: the index page has a row for every repository of
+        the registry, and a row made by Jinja costs three times this one. The
+        numbers come from the repository's `RepositoryRow` (what `updated`
+        and `size` are made of), and none needs escaping.
+        """
+        row = repo.row
+        name, description, updated, stored = repo.name, repo.description, row.updated, row.size
+        href = escape(self.url_for("repository", repo.namespace, name))
+        return Markup(
+            f'    <tr>\n      <td><a href="{href}">{escape(name)}</a>'
+            f"{_PRIVATE if repo.private else ''}"
+            f"{_DESCRIPTION.format(escape(description)) if description else ''}</td>\n"
+            f'      <td class="num">{row.tag_count}</td>\n'
+            f'      <td data-value="{0 if updated is None else updated}">'
+            f"{self._moment(updated, True)}</td>\n"
+            f'      <td class="num" data-value="{-1 if stored is None else stored}">'
+            f"{self._size(stored, row.size_complete, row.size_compressed)}</td>\n    </tr>"
+        )
 
     def _image_link(self, image_id: str, short_id: str, has_page: bool) -> Markup:
         """The short id, linked to the image's page when the site has one."""
@@ -219,6 +258,7 @@ class Pages:
         self.env.filters["moment"] = fragments.moment
         self.env.filters["size"] = fragments.size
         self.env.filters["image_link"] = fragments.image_link
+        self.env.filters["repository_row"] = fragments.repository_row
         # Globals, not render variables: the same for every page, and so visible to an
         # `{% import %}` without context, whose module Jinja then makes once, not per page.
         self.env.globals.update(
