@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import re
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,6 +163,14 @@ class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
 _UNKNOWN = Markup('<span class="muted">unknown</span>')
 _COMPRESSED = Markup(' <span class="muted">compressed</span>')
 _PRIVATE = ' <span class="badge">private</span>'
+_SPECIAL = re.compile("[&<>'\"]")
+"""What `escape` replaces: most names and URLs have none of it, and are used as they are."""
+
+
+def _text(value: str) -> str:
+    """`escape(value)`, with no new string when nothing needs escaping."""
+    return value if _SPECIAL.search(value) is None else escape(value)
+
 _DESCRIPTION = '<div class="desc">{}</div>'
 
 
@@ -245,9 +254,9 @@ class Fragments:
         """
         row = repo.row
         name, description, updated, stored = repo.name, repo.description, row.updated, row.size
-        href = escape(self.url_for("repository", repo.namespace, name))
+        href = self.url_for("repository", repo.namespace, name)
         return Markup(
-            f'    <tr>\n      <td><a href="{href}">{escape(name)}</a>'
+            f'    <tr>\n      <td><a href="{_text(href)}">{_text(name)}</a>'
             f"{_PRIVATE if repo.private else ''}"
             f"{_DESCRIPTION.format(escape(description)) if description else ''}</td>\n"
             f'      <td class="num">{row.tag_count}</td>\n'
