@@ -55,7 +55,7 @@ class Selection:
         """Whether an emitter should produce `unit`'s outputs in this build (and this process)."""
         if self.dirty is not None and unit not in self.dirty:
             return False
-        return self.worker is None or units.in_worker_share(unit) == self.worker
+        return self.worker is None or units.in_worker_share(unit, self.dirty) == self.worker
 
 
 def select(registry: Registry, include_private: bool) -> Selection:
