@@ -163,6 +163,7 @@ class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
 _UNKNOWN = Markup('<span class="muted">unknown</span>')
 _COMPRESSED = Markup(' <span class="muted">compressed</span>')
 _PRIVATE = ' <span class="badge">private</span>'
+_DESCRIPTION = '<div class="desc">{}</div>'
 _SPECIAL = re.compile("[&<>'\"]")
 """What `escape` replaces: most names and URLs have none of it, and are used as they are."""
 
@@ -170,8 +171,6 @@ _SPECIAL = re.compile("[&<>'\"]")
 def _text(value: str) -> str:
     """`escape(value)`, with no new string when nothing needs escaping."""
     return value if _SPECIAL.search(value) is None else escape(value)
-
-_DESCRIPTION = '<div class="desc">{}</div>'
 
 
 class Fragments:
