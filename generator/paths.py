@@ -50,8 +50,10 @@ never published to a bucket.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
@@ -270,6 +272,45 @@ def url_for(page: str, *names: str, base_url: str = "/") -> str:
     no template joins paths itself.
     """
     return base_url.rstrip("/") + quote(page_url(page, *names), safe=_HREF_SAFE)
+
+
+def url_builder(base_url: str = "/", remember: int = 4096) -> Callable[..., str]:
+    """`url_for` bound to `base_url`, for pages that link thousands of URLs.
+
+    The index page links every repository, so the common case is short: a
+    page named by plain names (letters, digits, `_`, `-`, and `.` but not
+    first: what Docker names mostly are) needs no check and no encoding,
+    and is formatted at once. Other URLs are remembered (`remember` of
+    them): pages link the same ones again and again (assets, ancestors,
+    namespaces).
+    """
+    base = base_url.rstrip("/")
+    plain_forms, plain = _PLAIN_PAGES, _PLAIN_SEGMENT.fullmatch
+    checked = functools.lru_cache(maxsize=remember)(
+        functools.partial(url_for, base_url=base_url)
+    )
+
+    def bound_url_for(page: str, *names: str) -> str:
+        form = plain_forms.get(page)
+        if form is not None and len(names) == form[1]:
+            for name in names:
+                if plain(name) is None:
+                    return checked(page, *names)
+            return base + form[0].format(*names)
+        return checked(page, *names)
+
+    return bound_url_for
+
+
+_PLAIN_SEGMENT = re.compile(rf"[A-Za-z0-9_-][A-Za-z0-9_.-]{{0,{MAX_SEGMENT_BYTES - 1}}}")
+"""A segment that `check_segment` accepts and `quote` keeps as is: no leading dot (so not
+`.`, `..` or a reserved name), no slash, ASCII, at most `MAX_SEGMENT_BYTES` long."""
+_PLAIN_PAGES = {
+    "repository": ("/repositories/{}/{}/", 2),
+    "namespace": ("/repositories/{}/", 1),
+    "image": ("/images/{}/", 1),
+}
+"""`page_url`'s forms of the pages that lists link by the thousand (`url_builder`)."""
 
 
 def url_pattern(page: str, arity: int, *, base_url: str = "/") -> str:

@@ -17,6 +17,7 @@ import pytest
 from bs4 import BeautifulSoup, Comment
 
 from generator import paths
+from generator.config import Config
 from generator.emit import html, v1_json
 from generator.emit.html_data import Moment, human_size, relative
 from generator.errors import BuildError, ConfigError
@@ -441,6 +442,36 @@ def test_a_broken_template_fails_the_build_naming_it(oracle_storage: Path, tmp_p
     assert str(raised.value) == (
         f"/: template not found: _nope.html (searched {templates}, {html.PROJECT_TEMPLATES})"
     )
+
+
+def test_compiled_templates_are_remembered_and_follow_edits(
+    oracle_storage: Path, tmp_path: Path
+) -> None:
+    """Builds reuse what earlier ones compiled: an edit shows at once, errors still name lines."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    page = templates / "index.html"
+    site = tmp_path / "site"
+    for text in ("first", "second", "first"):
+        page.write_text(f"{{% block content %}}{text}{{% endblock %}}")
+        build_site(oracle_storage, site, templates_dir=templates)
+        assert (site / "index.html").read_text() == text
+    page.write_text("{% extends 'base.html' %}\n\n{% block content %}{{ nope }}{% endblock %}")
+    for _ in range(2):  # compiled, then remembered: the line is the same
+        with pytest.raises(BuildError, match=r"index\.html: line 3: UndefinedError"):
+            build_site(oracle_storage, site, templates_dir=templates)
+
+
+def test_templates_compile_without_a_folder_to_remember_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "not-a-folder"))
+    pages = html.Pages(Config(source=tmp_path, output=tmp_path / "site"))
+    assert pages.env.bytecode_cache is None
+    assert "<!DOCTYPE html>" in pages.render_not_found()
 
 
 @pytest.mark.parametrize(

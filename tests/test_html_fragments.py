@@ -1,4 +1,5 @@
-"""The row fragments (dates, sizes, image ids) made in Python give the markup the macros gave.
+"""The row fragments (dates, sizes, image ids, repository rows) made in Python give the markup
+the macros and the shipped templates gave.
 
 `generator/emit/html.py` renders them in Python for speed; the Jinja macros
 below are the ones `templates/_macros.html` held before, and the pages must
@@ -14,7 +15,8 @@ import pytest
 
 from generator.config import Config
 from generator.emit import html
-from generator.emit.html_data import Moment, Size
+from generator.emit.html_data import ListedRepository, Moment, RepositoryRow, RepositoryView, Size
+from generator.model import Repository
 from tests.conftest import build_site
 
 REFERENCE_MACROS = (
@@ -109,3 +111,72 @@ def test_user_templates_may_import_the_macros_with_or_without_context(
     size, moment, size_again, moment_again = title.split("|")
     assert size == size_again and moment == moment_again
     assert "bytes as stored" in size and "<time datetime=" in moment
+
+
+REFERENCE_ROW = (
+    "{% set updated, size = repo.updated, repo.size %}\n"
+    "    <tr>\n"
+    "      <td><a href=\"{{ url_for('repository', repo.namespace, repo.name) }}\">"
+    "{{ repo.name }}</a>"
+    "{% if repo.private %} <span class=\"badge\">private</span>{% endif %}"
+    "{% if repo.description %}<div class=\"desc\">{{ repo.description }}</div>{% endif %}</td>\n"
+    "      <td class=\"num\">{{ repo.tag_count }}</td>\n"
+    "      <td data-value=\"{{ updated.timestamp if updated else 0 }}\">"
+    "{{ updated|moment(short=true) }}</td>\n"
+    "      <td class=\"num\" data-value=\"{{ size.bytes if size else -1 }}\">"
+    "{{ size|size }}</td>\n"
+    "    </tr>"
+)
+"""The row `_repository_table.html` rendered in Jinja before `repository_row` made it."""
+
+REPOSITORIES = [
+    Repository("library", "busybox"),
+    Repository("acme", "web", private=True, description="A <b>\"web\"</b> & 'app'"),
+    Repository("x&y", "a'b<c>", description=""),
+    Repository("é", "name with space"),
+    Repository("v2", "deep/er/name", is_directory=False),
+]
+ROWS = [
+    RepositoryRow(3, 1_420_739_133, 12_400_000),
+    RepositoryRow(0, None, None),
+    RepositoryRow(1, 0, 0, size_complete=False, size_compressed=True),
+    RepositoryRow(12, 99_999_999_999, 5, size_compressed=True),
+    RepositoryRow(2, 1_800_000_000, 1_070_000_000, size_complete=False),
+]
+
+
+@pytest.mark.parametrize("now", [None, 1_800_000_000])
+@pytest.mark.parametrize("base_url", ["/", "/a b&'/"])
+def test_repository_rows_are_the_rows_the_template_made(
+    tmp_path: Path, now: int | None, base_url: str
+) -> None:
+    pages = _pages(tmp_path, now, base_url=base_url)
+    reference = pages.env.from_string(REFERENCE_ROW)
+    row = pages.env.from_string("{{ repo|repository_row }}")
+    for repository in REPOSITORIES:
+        for remembered in ROWS:
+            listed = ListedRepository(repository, remembered, _no_view)
+            want = reference.render(repo=listed)
+            assert row.render(repo=listed) == want, (repository, remembered)
+            assert listed.size == _size(remembered) and listed.updated == _moment(remembered)
+
+
+def test_a_full_view_makes_the_row_its_listed_form_makes(tmp_path: Path) -> None:
+    pages = _pages(tmp_path, None)
+    reference = pages.env.from_string(REFERENCE_ROW)
+    row = pages.env.from_string("{{ repo|repository_row }}")
+    for repository in REPOSITORIES:
+        view = RepositoryView(repository, (), (), Size(7, complete=False))
+        assert row.render(repo=view) == reference.render(repo=view)
+
+
+def _no_view(repository: Repository) -> RepositoryView:
+    raise AssertionError(f"the row of {repository.full_name} needs no view")
+
+
+def _size(row: RepositoryRow) -> Size | None:
+    return None if row.size is None else Size(row.size, row.size_complete, row.size_compressed)
+
+
+def _moment(row: RepositoryRow) -> Moment | None:
+    return None if row.updated is None else Moment(row.updated)

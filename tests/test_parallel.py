@@ -132,3 +132,15 @@ def test_a_file_where_the_other_half_made_a_folder_is_settled_on_one_core(
     assert tree(tmp_path / "one" / "site") == tree(tmp_path / "two" / "site")
     assert [str(p) for p in two.problems] == [str(p) for p in one.problems]
     assert any(p.kind == "collision" for p in two.problems)
+
+
+def test_a_rebuild_of_a_few_units_gives_the_site_to_the_worker() -> None:
+    """Its index page then renders beside the parent's search indexes; a full build keeps it."""
+    few = frozenset({units.SITE, units.SEARCH, units.repository("acme/web")})
+    many = frozenset(units.repository(f"acme/r{i}") for i in range(units.FEW_UNITS + 1))
+    assert units.in_worker_share(units.SITE, few)
+    assert not units.in_worker_share(units.SITE, many | {units.SITE})
+    assert not units.in_worker_share(units.SITE)
+    assert not units.in_worker_share(units.SEARCH, few) and not units.in_worker_share(units.SEARCH)
+    unit = units.repository("acme/web")
+    assert units.in_worker_share(unit, few) == units.in_worker_share(unit)

@@ -75,3 +75,25 @@ def test_image_ids_as_0_9_1_validates_them() -> None:
     assert paths.IMAGE_ID_RE.match("0123456789abcdef")
     assert not paths.IMAGE_ID_RE.match("A" * 64)
     assert not paths.IMAGE_ID_RE.match("a" * 63)
+
+
+@pytest.mark.parametrize("base_url", ["/", "/registry/", "/a b/"])
+def test_url_builder_links_as_url_for_does(base_url: str) -> None:
+    """Its short way for plain names gives url_for's href, and refuses what url_for refuses."""
+    bound = paths.url_builder(base_url)
+    odd = ["", ".", "..", ".index.json", ".sitegen", "a/b", "a b", "é", "a%2F", "~x", "x.",
+           "-", "_", "A.b-c_9", "a" * 255, "a" * 256, "a\x00", "x&y", "q?"]
+    for page, arity in (("repository", 2), ("namespace", 1), ("image", 1), ("static", 1),
+                        ("v1", 2), ("index", 0), ("repository", 1), ("image", 2)):
+        for first in odd:
+            for second in ("web", *odd[:8]):
+                names = (first, second, "x")[:arity]
+                try:
+                    want: object = paths.url_for(page, *names, base_url=base_url)
+                except ValueError as exc:
+                    want = type(exc)
+                try:
+                    got: object = bound(page, *names)
+                except ValueError as exc:
+                    got = type(exc)
+                assert got == want, (page, names)

@@ -25,14 +25,21 @@ recomputes relative hints from the reader's clock.
 **Speed.** A large registry has a hundred thousand pages, so what every page
 or row repeats is done once: the date, size and image-id markup of table
 rows comes from Python (`Fragments`, the `moment`, `size` and `image_link`
-filters), `_macros.html` is imported without context (Jinja builds it once),
-`site`/`url_for`/`now` are globals, and the views compute what rows show
-(tests/test_html_fragments.py holds the markup to what the macros made).
+filters), and so does the whole row of a repository in lists
+(`repository_row`: the index page has one per repository, redone by every
+rebuild); `_macros.html` is imported without context (Jinja builds it once),
+`site`/`url_for`/`now` are globals, plain URLs are formatted without checks
+(`paths.url_builder`), and the views compute what rows show
+(tests/test_html_fragments.py holds the markup to what the macros and the
+templates made).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import re
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,12 +53,14 @@ from generator.config import Config
 from generator.emit import units
 from generator.emit.html_data import (
     ImageView,
+    ListedRepository,
     Moment,
     NamespaceView,
     RepositoryView,
     SiteData,
     Size,
     human_size,
+    relative,
 )
 from generator.emit.html_inputs import PROJECT_TEMPLATES, source_date_epoch
 from generator.emit.v1_tree import Output, Selection
@@ -105,12 +114,63 @@ def environment(templates_dir: Path | None) -> jinja2.Environment:
         keep_trailing_newline=True,
         auto_reload=False,
     )
+    env.bytecode_cache = _CompiledTemplates.open(env)
     env.filters["human_size"] = human_size
     return env
 
 
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """Templates compiled by earlier builds, in Jinja's folder for them (per user, in /tmp).
+
+    Compiling the shipped templates costs each process of a build 60 ms, as
+    much as rendering the index page of 2,000 repositories; a rebuild after
+    one push renders a few pages. Jinja finds a template's code by its name,
+    file and source, so an edited template is compiled again; the key here
+    adds what else shapes the code (Jinja's version, the options of the
+    environment). The cache is a convenience: where it cannot be read or
+    written, templates are compiled as before.
+    """
+
+    def __init__(self, salt: str) -> None:
+        super().__init__(None, "sitegen-%s.cache")  # Jinja's folder, made safe for this user
+        self.salt = salt
+
+    @classmethod
+    def open(cls, env: jinja2.Environment) -> _CompiledTemplates | None:
+        shape = (
+            jinja2.__version__, type(env).__qualname__, env.autoescape, env.optimized,
+            env.block_start_string, env.block_end_string, env.variable_start_string,
+            env.variable_end_string, env.comment_start_string, env.comment_end_string,
+            env.line_statement_prefix, env.line_comment_prefix, env.trim_blocks,
+            env.lstrip_blocks, env.newline_sequence, env.keep_trailing_newline,
+            env.finalize is None, env.is_async, sorted(env.extensions),
+        )
+        try:
+            return cls(repr(shape))
+        except (OSError, RuntimeError):  # no safe folder for it: compile every time
+            return None
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        return hashlib.sha1(
+            f"{super().get_cache_key(name, filename)}|{self.salt}".encode()
+        ).hexdigest()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):  # a folder cleaned away meanwhile: not kept
+            super().dump_bytecode(bucket)
+
+
 _UNKNOWN = Markup('<span class="muted">unknown</span>')
 _COMPRESSED = Markup(' <span class="muted">compressed</span>')
+_PRIVATE = ' <span class="badge">private</span>'
+_DESCRIPTION = '<div class="desc">{}</div>'
+_SPECIAL = re.compile("[&<>'\"]")
+"""What `escape` replaces: most names and URLs have none of it, and are used as they are."""
+
+
+def _text(value: str) -> str:
+    """`escape(value)`, with no new string when nothing needs escaping."""
+    return value if _SPECIAL.search(value) is None else escape(value)
 
 
 class Fragments:
@@ -122,36 +182,90 @@ class Fragments:
     `size` and `image_link` of every template, and the macros of
     `_macros.html` (`m.moment`, `m.size`, `m.image_link`) call them, so any
     template gets the same markup either way.
+
+    The same layers show on the pages of all their descendants, the same
+    sizes and dates on many rows: each filter remembers its recent answers,
+    by the plain values the markup shows (a `Moment` or `Size` hashes in
+    Python, its numbers in C). Bounded, for memory's sake: forgotten at once
+    when full, which costs less than keeping the order of use.
     """
+
+    REMEMBERED = 1024
 
     def __init__(self, url_for: Callable[..., str], now: int | None) -> None:
         self.url_for = url_for
         self.now = now
+        self._moments: dict[tuple[int, Any], Markup] = {}
+        self._sizes: dict[tuple[int, bool, bool], Markup] = {}
+        self.image_link = _remembered(self._image_link, self.REMEMBERED)
 
     def moment(self, value: Moment | None, short: bool = False) -> Markup:
         """`<time>` (the date alone when `short`) and its relative hint; `unknown` for none."""
-        if not value:
+        return self._moment(value.timestamp, short) if value else _UNKNOWN
+
+    def _moment(self, timestamp: int | None, short: Any) -> Markup:
+        if timestamp is None:
             return _UNKNOWN
-        # Nothing to escape: digits, dashes, colons, `T`, `Z`, `UTC` and `3 years ago`.
-        iso, text, date = value.forms()
-        return Markup(
-            f'<time datetime="{iso}" title="{text}">{date if short else text}</time>'
-            f' <span class="rel" data-rel="{value.timestamp}">{value.ago(self.now)}</span>'
-        )
+        html = self._moments.get((timestamp, short))
+        if html is None:
+            if len(self._moments) >= self.REMEMBERED:
+                self._moments.clear()
+            # Nothing to escape: digits, dashes, colons, `T`, `Z`, `UTC` and `3 years ago`.
+            iso, text, date = Moment(timestamp).forms()
+            ago = "" if self.now is None else relative(self.now - timestamp)
+            html = self._moments[timestamp, short] = Markup(
+                f'<time datetime="{iso}" title="{text}">{date if short else text}</time>'
+                f' <span class="rel" data-rel="{timestamp}">{ago}</span>'
+            )
+        return html
 
     def size(self, value: Size | None) -> Markup:
         """`12.4 MB` with the exact bytes as its title, `≥` when a layer is unknown."""
         if value is None:
             return _UNKNOWN
-        # Nothing to escape: digits, commas, a point and a unit.
-        partial = ("", "") if value.complete else (", some layers unknown", "≥ ")
-        html = Markup(
-            f'<span title="{value.bytes:,} bytes as stored{partial[0]}">'
-            f"{partial[1]}{value.human}</span>"
-        )
-        return html + _COMPRESSED if value.compressed else html
+        return self._size(value.bytes, value.complete, value.compressed)
 
-    def image_link(self, image_id: str, short_id: str, has_page: bool) -> Markup:
+    def _size(self, stored: int | None, complete: bool, compressed: bool) -> Markup:
+        if stored is None:
+            return _UNKNOWN
+        html = self._sizes.get((stored, complete, compressed))
+        if html is None:
+            if len(self._sizes) >= self.REMEMBERED:
+                self._sizes.clear()
+            # Nothing to escape: digits, commas, a point and a unit.
+            partial = ("", "") if complete else (", some layers unknown", "≥ ")
+            html = Markup(
+                f'<span title="{stored:,} bytes as stored{partial[0]}">'
+                f"{partial[1]}{human_size(stored)}</span>"
+            )
+            if compressed:
+                html += _COMPRESSED
+            self._sizes[stored, complete, compressed] = html
+        return html
+
+    def repository_row(self, repo: ListedRepository | RepositoryView) -> Markup:
+        """A repository's `<tr>` in a list (`_repository_table.html`): name, tags, update, size.
+
+        Its own fragment: the index page has a row for every repository of
+        the registry, and a row made by Jinja costs three times this one. The
+        numbers come from the repository's `RepositoryRow` (what `updated`
+        and `size` are made of), and none needs escaping.
+        """
+        row = repo.row
+        name, description, updated, stored = repo.name, repo.description, row.updated, row.size
+        href = self.url_for("repository", repo.namespace, name)
+        return Markup(
+            f'    <tr>\n      <td><a href="{_text(href)}">{_text(name)}</a>'
+            f"{_PRIVATE if repo.private else ''}"
+            f"{_DESCRIPTION.format(escape(description)) if description else ''}</td>\n"
+            f'      <td class="num">{row.tag_count}</td>\n'
+            f'      <td data-value="{0 if updated is None else updated}">'
+            f"{self._moment(updated, True)}</td>\n"
+            f'      <td class="num" data-value="{-1 if stored is None else stored}">'
+            f"{self._size(stored, row.size_complete, row.size_compressed)}</td>\n    </tr>"
+        )
+
+    def _image_link(self, image_id: str, short_id: str, has_page: bool) -> Markup:
         """The short id, linked to the image's page when the site has one."""
         if has_page:
             return Markup(
@@ -161,7 +275,7 @@ class Fragments:
         return Markup(f'<code class="id" title="{escape(image_id)}">{escape(short_id)}</code>')
 
 
-def _remembered(make: Callable[..., Markup], size: int = 1024) -> Callable[..., Markup]:
+def _remembered(make: Callable[..., Markup], size: int) -> Callable[..., Markup]:
     """`make` with a memory of its recent answers (bounded, for memory's sake; unhashable
     arguments are not remembered)."""
     cached = functools.lru_cache(maxsize=size)(make)
@@ -188,20 +302,15 @@ class Pages:
             base_url=config.base_url,
             built=Moment.parse(source_date_epoch()),
         )
-        # Cached: pages link the same URLs again and again (assets, ancestors, namespaces).
-        # Bounded: most URLs are linked from one or two pages, and a large site has a million.
-        self.url_for = functools.lru_cache(maxsize=4096)(
-            functools.partial(paths.url_for, base_url=config.base_url)
-        )
+        self.url_for = paths.url_builder(config.base_url)
         self.url_pattern = functools.partial(paths.url_pattern, base_url=config.base_url)
         self._listed: frozenset[str] | None = None
         now = self.site.built.timestamp if self.site.built else None
-        # The same layers show on the pages of all their descendants, the same sizes and
-        # dates on many rows: the filters remember their recent answers.
         fragments = Fragments(self.url_for, now)
-        self.env.filters["moment"] = _remembered(fragments.moment)
-        self.env.filters["size"] = _remembered(fragments.size)
-        self.env.filters["image_link"] = _remembered(fragments.image_link)
+        self.env.filters["moment"] = fragments.moment
+        self.env.filters["size"] = fragments.size
+        self.env.filters["image_link"] = fragments.image_link
+        self.env.filters["repository_row"] = fragments.repository_row
         # Globals, not render variables: the same for every page, and so visible to an
         # `{% import %}` without context, whose module Jinja then makes once, not per page.
         self.env.globals.update(

@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from generator.model import Image, Registry, Repository, Tag
@@ -73,10 +73,9 @@ class Moment:
 
     def forms(self) -> tuple[str, str, str]:
         """(`iso`, `text`, `date`) from one conversion, for pages that show all three."""
-        iso = self.iso
-        if len(iso) != 20:  # a year outside 1000-9999: not from `parse`
-            return iso, self.text, self.date
-        return iso, f"{iso[:10]} {iso[11:16]} UTC", iso[:10]
+        if 0 <= self.timestamp < _YEAR_10000:
+            return moment_forms(self.timestamp)
+        return self.iso, self.text, self.date
 
     def ago(self, now: int | None) -> str:
         """`3 years ago` relative to `now` (Unix seconds); empty when `now` is unknown."""
@@ -112,6 +111,26 @@ class Moment:
         except ValueError:
             return None
         return cls(int(moment.timestamp()))
+
+
+def moment_forms(timestamp: int) -> tuple[str, str, str]:
+    """`Moment(timestamp).forms()` for a moment of years 1970-9999, by arithmetic.
+
+    The index page shows a date for each repository: the day's date is
+    made once (`_day`), the time of day from two divisions.
+    """
+    day, second = divmod(timestamp, 86_400)
+    hour, second = divmod(second, 3_600)
+    minute, second = divmod(second, 60)
+    date = _day(day)
+    clock = f"{hour:02}:{minute:02}"
+    return f"{date}T{clock}:{second:02}Z", f"{date} {clock} UTC", date
+
+
+@lru_cache(maxsize=4096)
+def _day(day: int) -> str:
+    """`2015-01-08`: the date of the `day`th day since 1970-01-01."""
+    return time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
 
 
 def relative(seconds: int) -> str:
@@ -291,6 +310,11 @@ class RepositoryView(_RepositoryNames):
         """The newest tag push (or image creation)."""
         moments = [t.updated or t.created for t in (*self.tags, *self.signatures)]
         return max((m for m in moments if m), key=lambda m: m.timestamp, default=None)
+
+    @property
+    def row(self) -> RepositoryRow:
+        """What lists show of it, as a `ListedRepository` holds it."""
+        return RepositoryRow.of(self)
 
     @property
     def json_links(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
