@@ -588,7 +588,7 @@ class SiteData:
         self._images = {image.id: image for image in images}
         self._total: dict[str, Size | None] = {}
         self._facts: dict[str, tuple[Moment | None, str]] = {}
-        self._pushed: dict[int, tuple[Moment | None, ...]] = {}
+        self._pushed: dict[int, tuple[int | None, ...]] = {}
         self._sizes: dict[int, Size | None] = {}
         self._layers: dict[str, LayerView] = {}
         self._views: dict[int, RepositoryView] = {}
@@ -686,8 +686,9 @@ class SiteData:
         for repository in self._naming.get(image_id, ()):
             if repository.v2 is None:
                 named = NamedRepository(repository, self.repository_view)
-                pushed = zip(repository.tags, self._pushed_at(repository), strict=True)
-                rows = [self._tag(t, at) for t, at in pushed if t.image_id == image_id]
+                # Each tag names one image, so each is read here once: nothing to keep.
+                rows = [self._tag(t, t.last_update) for t in repository.tags
+                        if t.image_id == image_id]
                 found.extend((named, tag) for tag in _in_view_order(rows))
                 continue
             view = self.repository_view(repository)
@@ -728,15 +729,13 @@ class SiteData:
             self._sizes[key] = self._sum(reached) if reached else None
         return RepositoryView(repository, plain, signatures, self._sizes[key])
 
-    def _pushed_at(self, repository: Repository) -> tuple[Moment | None, ...]:
+    def _pushed_at(self, repository: Repository) -> tuple[int | None, ...]:
         """Each tag's `last_update`, in the order of `repository.tags` (decoded once: a tag
-        holds it as JSON)."""
+        holds it as JSON, and a repository's view is made for its row and its page)."""
         key = id(repository)
         pushed = self._pushed.get(key)
         if pushed is None:
-            pushed = self._pushed[key] = tuple(
-                Moment.parse(tag.last_update) for tag in repository.tags
-            )
+            pushed = self._pushed[key] = tuple(tag.last_update for tag in repository.tags)
         return pushed
 
     def _v2_repository(self, repository: Repository) -> RepositoryView:
@@ -758,7 +757,7 @@ class SiteData:
             manifests=v2.manifest_views((*plain, *signatures)),
         )
 
-    def _tag(self, tag: Tag, updated: Moment | None) -> TagView:
+    def _tag(self, tag: Tag, pushed: int | None) -> TagView:
         image = self.image(tag.image_id)
         created, platform = self._image_facts(image) if image else (None, "")
         return TagView(
@@ -767,7 +766,7 @@ class SiteData:
             image_page=self.has_page(image),
             size=self.total_size(image) if image else None,
             created=created,
-            updated=updated,
+            updated=Moment.parse(pushed),
             signature=bool(SIGNATURE_TAG.match(tag.name)),
             platform=platform,
         )
