@@ -918,7 +918,9 @@ class _Packed(dict[str, str]):
         """Paths claimed, over all units."""
         self._last_unit = self._name = ""
         self._last_origin: str | None = None
-        """Of the last path added: its unit, that unit's name and current origin (unfactored)."""
+        """Of the last path added: its unit, that unit's name and its origin (unfactored)."""
+        self._factored = False
+        """The last path added went to a unit written with its name factored out."""
         self._until_share = self._SHARE_EVERY
 
     def unit(self, unit: str) -> None:
@@ -926,30 +928,38 @@ class _Packed(dict[str, str]):
         self.setdefault(unit, "")
 
     def add(self, unit: str, relpath: str, origin: str) -> None:
-        if unit != self._last_unit:
-            self._last_unit, self._last_origin = unit, None
-            self._name = unit.partition(":")[2]
-        packed, name = self.get(unit, ""), self._name
-        marked = _NAME in relpath or _PLAIN in relpath or _NAME in origin or _PLAIN in origin
-        if marked or packed.startswith(_PLAIN):
-            self._add_plain(unit, relpath, origin)
-        else:
-            path = relpath.replace(name, _NAME) if name else relpath
-            if packed and self._last_origin == origin:
-                self[unit] = f"{packed}\0{path}"
-            else:
-                factored = origin.replace(name, _NAME) if name else origin
-                if packed and _origin_before(packed, len(packed)) == factored:
-                    self[unit] = f"{packed}\0{path}"
-                elif packed:
-                    self[unit] = f"{packed}\0/{factored}\0{path}"
-                else:
-                    self[unit] = f"/{factored}\0{path}"
-        self._last_origin = origin
         self.count += 1
         self._until_share -= 1
         if not self._until_share:
             self.share()
+        name = self._name
+        if (  # the hot path: one more path of the unit and origin of the last one
+            self._factored
+            and unit == self._last_unit
+            and origin == self._last_origin
+            and _NAME not in relpath
+            and _PLAIN not in relpath
+        ):
+            self[unit] = f"{self[unit]}\0{relpath.replace(name, _NAME) if name else relpath}"
+            return
+        if unit != self._last_unit:
+            self._last_unit = unit
+            self._name = name = unit.partition(":")[2]
+        self._last_origin = origin
+        packed = self.get(unit, "")
+        marked = _NAME in relpath or _PLAIN in relpath or _NAME in origin or _PLAIN in origin
+        self._factored = not marked and not packed.startswith(_PLAIN)
+        if not self._factored:
+            self._add_plain(unit, relpath, origin)
+            return
+        path = relpath.replace(name, _NAME) if name else relpath
+        factored = origin.replace(name, _NAME) if name else origin
+        if packed and _origin_before(packed, len(packed)) == factored:
+            self[unit] = f"{packed}\0{path}"
+        elif packed:
+            self[unit] = f"{packed}\0/{factored}\0{path}"
+        else:
+            self[unit] = f"/{factored}\0{path}"
 
     def _add_plain(self, unit: str, relpath: str, origin: str) -> None:
         """`add` to a unit written as it is (the rare path that holds `_NAME` or `_PLAIN`)."""
