@@ -56,9 +56,11 @@ created with `O_EXCL` (a second claim fails there, as does a file where a
 folder is, or the reverse), and folders are made when a create finds none.
 What the build still needs, the files of each unit for the state (and, for
 the rare problem, what wrote a file), is kept as one string per unit
-(`_Packed`), a third of the size. A split build's two processes share the
-staging folder, so a clash across them is met on the disk too: a file or
-folder that this process did not make raises SplitConflict.
+(`_Packed`), a third of the size, with the unit's own name written once, so
+that units made alike (most images) share one string: 6 MB became 2.5 at
+2,000 repositories. A split build's two processes share the staging folder,
+so a clash across them is met on the disk too: a file or folder that this
+process did not make raises SplitConflict.
 
 A patch remembers no path of the units it keeps either: their manifest
 entries (`pack`) pass through untouched. A claim meets a kept file only where
