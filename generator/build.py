@@ -216,7 +216,8 @@ class _Build:
                 summary, tuple(self.report.problems),
                 found.kept_listings() if found is not None else {},
             )
-            writer.write_state(state.SOURCES_FILE, state.dump(sources))
+            with writer.state_file(state.SOURCES_FILE) as f:  # streamed: never whole in memory
+                state.dump_to(sources, f)
             if dirty is None or dirty:
                 remembered = state.Memory(
                     state.FORMAT, self.key, writer.manifest(), cache=cache,

@@ -419,6 +419,24 @@ def test_user_templates_come_first_and_can_extend_the_shipped_ones(
     assert "*repository-library-busybox.html, repository.html" in busybox
 
 
+def test_an_image_template_may_read_any_attribute_of_a_tagging_repository(
+    oracle_storage: Path, tmp_path: Path
+) -> None:
+    """`image.tagged` names each repository without its full view, made only when read."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "image.html").write_text(
+        "{% for repo, tag in image.tagged %}{{ repo.full_name }}:{{ tag.name }}"
+        " ({{ repo.tag_count }}: {{ repo.tags|map(attribute='name')|join(',') }})"
+        "{% endfor %}"
+    )
+    site = tmp_path / "site"
+    build_site(oracle_storage, site, templates_dir=templates)
+    tags = json.loads((site / "v1/repositories/acme/web.frontend/tags/.index.json").read_text())
+    page = (site / "images" / FRONTEND_IMAGE / "index.html").read_text()
+    assert page.startswith(f"acme/web.frontend:1.0 ({len(tags)}: ")
+
+
 def test_a_broken_template_fails_the_build_naming_it(oracle_storage: Path, tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()

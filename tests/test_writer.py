@@ -115,6 +115,44 @@ def test_a_unit_packs_and_unpacks_to_its_sorted_paths(unit: str, paths: tuple[st
         assert packed.count("ab") == 0  # the name, written once, is implied
 
 
+def test_a_whole_trees_claims_name_their_writers_and_make_the_manifest(
+    writer: SiteWriter, report: Report
+) -> None:
+    """Claims are kept with each unit's name factored out: every answer is as written."""
+    claims = [
+        ("image:ab", "v1/images/ab/json", "image ab"),
+        ("image:ab", "images/ab/index.html", "HTML page /images/ab/"),
+        ("image:cd", "v1/images/cd/json", "image cd"),
+        ("image:cd", "images/cd/index.html", "HTML page /images/cd/"),
+        ("repository:a/b", "v1/repositories/a/b/json", "repository a/b"),
+        ("repository:a/b", "v1/repositories/a/b/tags/x\x01y", "repository a/b tag x\x01y"),
+        ("repository:a/b", "v1/repositories/a/b/tags/z", "repository a/b tag z"),
+        ("site", "index.html", "HTML page /"),
+    ]
+    for unit, relpath, origin in claims:
+        assert writer.write(relpath, b"", origin, unit)
+    assert not writer.write("v1/images/cd/json", b"", "again", "image:ab")
+    assert not writer.write("v1/repositories/a/b/tags/z/deeper", b"", "deeper", "site")
+    assert not writer.write("v1/repositories/a/b/tags/x\x01y", b"", "again", "site")
+    assert _reasons(report) == [
+        "again maps to the same file as image cd; kept the first",
+        "deeper needs a folder where repository a/b tag z wrote a file; not written",
+        "again maps to the same file as repository a/b tag x\x01y; kept the first",
+    ]
+    assert writer.written() == {relpath: origin for _, relpath, origin in claims}
+    manifest = writer.manifest()
+    assert {unit: unpack(unit, manifest[unit]) for unit in manifest} == {
+        "image:ab": ("images/ab/index.html", "v1/images/ab/json"),
+        "image:cd": ("images/cd/index.html", "v1/images/cd/json"),
+        "repository:a/b": (
+            "v1/repositories/a/b/json", "v1/repositories/a/b/tags/x\x01y",
+            "v1/repositories/a/b/tags/z",
+        ),
+        "site": ("index.html",),
+    }
+    assert manifest["image:ab"] is manifest["image:cd"]  # alike: one object, pickled once
+
+
 @pytest.fixture
 def published(tmp_path: Path) -> dict[str, str]:
     """A published site of three units, as the previous build left it."""

@@ -417,6 +417,45 @@ class ListedRepository(_RepositoryNames):
         return Size(row.size, complete=row.size_complete, compressed=row.size_compressed)
 
 
+class NamedRepository(_RepositoryNames):
+    """A repository an image page names (`ImageView.tagged`): its names, its full view on demand.
+
+    The shipped image template reads only the names; a replaced one may
+    read any attribute of `RepositoryView`, computed when first asked for.
+    """
+
+    __slots__ = ("_make_view", "_view", "repository")
+
+    def __init__(
+        self, repository: Repository, make_view: Callable[[Repository], RepositoryView]
+    ) -> None:
+        self.repository = repository
+        self._view: RepositoryView | None = None
+        self._make_view = make_view
+
+    @property
+    def view(self) -> RepositoryView:
+        if self._view is None:
+            self._view = self._make_view(self.repository)
+        return self._view
+
+    def __getattr__(self, name: str) -> Any:
+        """What the names do not answer, from the full view (not private or special names)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.view, name)
+
+
+def _in_view_order(
+    rows: list[TagView], split: bool = False
+) -> Any:
+    """Tags as a `RepositoryView` orders them: newest first (then by name), signatures last
+    by name. With `split`, (ordinary tags, signatures) as two tuples."""
+    plain = sorted((t for t in rows if not t.signature), key=lambda t: (-t.newest, t.name))
+    signatures = sorted((t for t in rows if t.signature), key=lambda t: t.name)
+    return (tuple(plain), tuple(signatures)) if split else (*plain, *signatures)
+
+
 @dataclass(frozen=True)
 class NamespaceView:
     name: str
@@ -433,31 +472,27 @@ class NamespaceView:
         return tuple(r for r in self.repositories if not r.listed)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LayerView:
-    """One step of an image's history (the image itself first)."""
+    """One step of an image's history (the image itself first).
+
+    Slotted, its fields set when made: a build keeps one per image (image
+    pages share their ancestors'), and a lazily cached attribute gave each
+    a dictionary of 400 bytes.
+    """
 
     image_id: str
     image: Image | None
     image_page: bool
     size: Size | None
     compression: str | None
+    created: Moment | None = None
+    created_by: str = ""
+    """The build step: `container_config.Cmd` (`/bin/sh -c #(nop) COPY …`)."""
 
     @property
     def short_id(self) -> str:
         return self.image_id[:12]
-
-    @cached_property
-    def created(self) -> Moment | None:
-        return Moment.parse(self.image.config.get("created")) if self.image else None
-
-    @cached_property
-    def created_by(self) -> str:
-        """The build step: `container_config.Cmd` (`/bin/sh -c #(nop) COPY …`)."""
-        if self.image is None:
-            return ""
-        cfg = self.image.config.get("container_config")
-        return command_text(cfg.get("Cmd")) if isinstance(cfg, dict) else ""
 
 
 @dataclass(frozen=True)
@@ -555,11 +590,19 @@ def repository_rows(
 
 
 class SiteData:
-    """Every view of one build, computed lazily and once, and only for the pages made.
+    """Every view of one build, computed lazily, and only for the pages made.
 
     `rows` holds the `RepositoryRow`s known to be current (remembered by the
     previous build, of repositories whose unit is clean); lists of
     repositories use them, and add the rows they compute to it.
+
+    A v1 repository's view is not kept: the index page makes every one for
+    its row, its page makes it again and image pages want only the tags
+    naming them, while the views of 20,000 repositories held 75 MB. What is
+    costly in a view is kept instead, small, per image (`_image_facts`: its
+    date and platform come from its JSON, read from the storage). A v2
+    repository's view is kept (image pages need them all to know which
+    images a tag names).
     """
 
     def __init__(self, repositories: Sequence[Repository], images: Sequence[Image],
@@ -568,6 +611,9 @@ class SiteData:
         self._repositories = sorted(repositories, key=lambda r: (r.namespace, r.name))
         self._images = {image.id: image for image in images}
         self._total: dict[str, Size | None] = {}
+        self._facts: dict[str, tuple[Moment | None, str]] = {}
+        self._pushed: dict[int, tuple[int | None, ...]] = {}
+        self._sizes: dict[int, Size | None] = {}
         self._layers: dict[str, LayerView] = {}
         self._views: dict[int, RepositoryView] = {}
         self._namespaces: dict[str, NamespaceView] = {}
@@ -596,7 +642,9 @@ class SiteData:
         return self._repositories
 
     def repository_view(self, repository: Repository) -> RepositoryView:
-        """The repository page's view: every tag of it, sized."""
+        """The repository page's view: every tag of it, sized (kept for v2 only, see above)."""
+        if repository.v2 is None:
+            return self._repository(repository)
         # By identity: v2 storage may hold `busybox` and `library/busybox`, both shown so.
         view = self._views.get(id(repository))
         if view is None:
@@ -652,9 +700,21 @@ class SiteData:
         return tuple(self.namespace(name) for name in self._by_namespace)
 
     def tagged(self, image_id: str) -> tuple[tuple[RepositoryView, TagView], ...]:
-        """The (repository, tag) pairs pointing at `image_id`, in the order of the pages."""
-        found: list[tuple[RepositoryView, TagView]] = []
+        """The (repository, tag) pairs pointing at `image_id`, in the order of the pages.
+
+        A v1 repository is a `NamedRepository`: the pairs are made from the
+        tags naming the image, and the repository's full view only if a
+        template reads more than its names.
+        """
+        found: list[tuple[Any, Any]] = []
         for repository in self._naming.get(image_id, ()):
+            if repository.v2 is None:
+                named = NamedRepository(repository, self.repository_view)
+                # Each tag names one image, so each is read here once: nothing to keep.
+                rows = [self._tag(t, t.last_update) for t in repository.tags
+                        if t.image_id == image_id]
+                found.extend((named, tag) for tag in _in_view_order(rows))
+                continue
             view = self.repository_view(repository)
             found.extend((view, tag) for tag in (*view.tags, *view.signatures)
                          if image_id in tag.image_ids)
@@ -684,12 +744,23 @@ class SiteData:
     def _repository(self, repository: Repository) -> RepositoryView:
         if repository.v2 is not None:
             return self._v2_repository(repository)
-        rows = [self._tag(tag) for tag in repository.tags]
-        plain = sorted((t for t in rows if not t.signature), key=lambda t: (-t.newest, t.name))
-        signatures = sorted((t for t in rows if t.signature), key=lambda t: t.name)
-        reached = {i for t in rows if t.image for i in self._ancestry(t.image)}
-        size = self._sum(reached) if reached else None
-        return RepositoryView(repository, tuple(plain), tuple(signatures), size)
+        pushed = zip(repository.tags, self._pushed_at(repository), strict=True)
+        rows = [self._tag(tag, at) for tag, at in pushed]
+        plain, signatures = _in_view_order(rows, split=True)
+        key = id(repository)
+        if key not in self._sizes:
+            reached = {i for t in rows if t.image for i in self._ancestry(t.image)}
+            self._sizes[key] = self._sum(reached) if reached else None
+        return RepositoryView(repository, plain, signatures, self._sizes[key])
+
+    def _pushed_at(self, repository: Repository) -> tuple[int | None, ...]:
+        """Each tag's `last_update`, in the order of `repository.tags` (decoded once: a tag
+        holds it as JSON, and a repository's view is made for its row and its page)."""
+        key = id(repository)
+        pushed = self._pushed.get(key)
+        if pushed is None:
+            pushed = self._pushed[key] = tuple(tag.last_update for tag in repository.tags)
+        return pushed
 
     def _v2_repository(self, repository: Repository) -> RepositoryView:
         """Every v2 tag (not only those with a v1 view), sized from its manifests."""
@@ -710,19 +781,27 @@ class SiteData:
             manifests=v2.manifest_views((*plain, *signatures)),
         )
 
-    def _tag(self, tag: Tag) -> TagView:
+    def _tag(self, tag: Tag, pushed: int | None) -> TagView:
         image = self.image(tag.image_id)
-        config = image.config if image else {}
+        created, platform = self._image_facts(image) if image else (None, "")
         return TagView(
             tag=tag,
             image=image,
             image_page=self.has_page(image),
             size=self.total_size(image) if image else None,
-            created=Moment.parse(config.get("created")) if image else None,
-            updated=Moment.parse(tag.last_update),
+            created=created,
+            updated=Moment.parse(pushed),
             signature=bool(SIGNATURE_TAG.match(tag.name)),
-            platform=_platform(config),
+            platform=platform,
         )
+
+    def _image_facts(self, image: Image) -> tuple[Moment | None, str]:
+        """The image's `created` and platform: its JSON is read once, not once per view."""
+        facts = self._facts.get(image.id)
+        if facts is None:
+            config = image.config
+            facts = self._facts[image.id] = (Moment.parse(config.get("created")), _platform(config))
+        return facts
 
     # -- images --------------------------------------------------------------------------
 
@@ -737,15 +816,23 @@ class SiteData:
         )
 
     def layer(self, image_id: str) -> LayerView:
-        if image_id not in self._layers:
+        view = self._layers.get(image_id)
+        if view is None:
             image = self.image(image_id)
-            known = image is not None and image.layer_size is not None
-            packed = image.compression if image is not None else None
-            size = Size(image.layer_size, compressed=packed is not None) if known else None
-            self._layers[image_id] = LayerView(
-                image_id, image, self.has_page(image), size, packed
-            )
-        return self._layers[image_id]
+            if image is None:
+                view = LayerView(image_id, None, False, None, None)
+            else:
+                size = None
+                if image.layer_size is not None:
+                    size = Size(image.layer_size, compressed=image.compression is not None)
+                config = image.config.get("container_config")
+                view = LayerView(
+                    image_id, image, self.has_page(image), size, image.compression,
+                    self._image_facts(image)[0],
+                    command_text(config.get("Cmd")) if isinstance(config, dict) else "",
+                )
+            self._layers[image_id] = view
+        return view
 
     def total_size(self, image: Image) -> Size | None:
         """The image's layer plus its ancestors' layers."""
@@ -764,12 +851,16 @@ class SiteData:
         return chain
 
     def _sum(self, image_ids: Iterable[str]) -> Size | None:
-        layers = [self.layer(i) for i in image_ids]
-        known = [layer.size for layer in layers if layer.size is not None]
+        """The layers' sizes summed (from the images: a size needs no `LayerView`)."""
+        total = layers = known = 0
+        compressed = True
+        for image_id in image_ids:
+            layers += 1
+            image = self.image(image_id)
+            if image is not None and image.layer_size is not None:
+                known += 1
+                total += image.layer_size
+                compressed = compressed and image.compression is not None
         if not known:
             return None
-        return Size(
-            sum(s.bytes for s in known),
-            complete=len(known) == len(layers),
-            compressed=all(s.compressed for s in known),
-        )
+        return Size(total, complete=known == layers, compressed=compressed)
