@@ -176,10 +176,37 @@ class _Build:
             gc.freeze()
         trusted = memory is not None and may_trust and memory.key == self.key
         registry, cache = self._crawl(found, memory if trusted else None, old_sources)
+        del old_sources  # its fingerprints served the crawl: not held while rendering
         # The crawls (this one and the remembered one) live as long as the build: set
         # aside, full collections need not scan them again (at 20,000 repositories each
         # scan takes a fifth of a second), nor the forked worker copy their pages to do so.
         gc.freeze()
+        previous = None if self.full or memory is None else memory.manifest
+        if not self.output.is_dir():
+            previous = None
+        writer = SiteWriter(
+            self.output, self.report, previous=previous, state_dir=state.state_dir(self.output)
+        )
+        try:
+            return self._publish(writer, started, found, memory, trusted, registry, cache)
+        except BaseException:
+            writer.discard()
+            raise
+
+    def _publish(
+        self, writer: SiteWriter, started: float, found: Scan | None,
+        memory: state.Memory | None, trusted: bool, registry: Registry, cache: dict[str, object],
+    ) -> BuildResult:
+        """Everything after the crawl, into `writer`: select, emit, index, remember, publish."""
+        if found is not None:
+            # What the walk saw is written now and let go: it is a sixth of the crawl's
+            # memory at 20,000 repositories, held by neither process while they render.
+            with writer.state_file(state.SOURCES_FILE) as f:
+                state.dump_to(state.Sources(
+                    state.FORMAT, self.key, self.layout, found.kept(), found.newest_mtime_ns,
+                    listings=found.kept_listings(),
+                ), f)
+            found.release()
         selection = v1_tree.select(registry, self.config.include_private)
         dirty: frozenset[str] | None = None
         gone: frozenset[str] = frozenset()
@@ -194,44 +221,29 @@ class _Build:
             )
         rows = _current_rows(memory if trusted else None, dirty)
         selection = dataclasses.replace(selection, dirty=dirty, rows=rows)
-        previous = None if self.full or memory is None else memory.manifest
-        if not self.output.is_dir():
-            previous = None
-        writer = SiteWriter(
-            self.output, self.report, previous=previous, state_dir=state.state_dir(self.output)
-        )
-        try:
-            kept: dict[str, tuple[Problem, ...]] = {}
-            if writer.patching and memory is not None and dirty is not None:
-                kept = _keep(writer, memory, dirty | gone)
-            unit_problems = self._emit(writer, selection, registry, kept)
-            published = self._published(selection, memory, changed_repos)
-            feed = self._feeds(writer, selection, memory, published, found, registry)
-            result = self._result(selection, writer, started)
-            summary = state.Summary(result.repositories, result.tags, result.images, result.files)
-            sources = state.Sources(
-                state.FORMAT, self.key, self.layout,
-                found.kept() if found is not None else {},
-                found.newest_mtime_ns if found is not None else 0,
-                summary, tuple(self.report.problems),
-                found.kept_listings() if found is not None else {},
+        kept: dict[str, tuple[Problem, ...]] = {}
+        if writer.patching and memory is not None and dirty is not None:
+            kept = _keep(writer, memory, dirty | gone)
+        unit_problems = self._emit(writer, selection, registry, kept)
+        published = self._published(selection, memory, changed_repos)
+        feed = self._feeds(writer, selection, memory, published, found, registry)
+        result = self._result(selection, writer, started)
+        summary = state.Summary(result.repositories, result.tags, result.images, result.files)
+        writer.write_state(state.REPORT_FILE, state.dump((summary, tuple(self.report.problems))))
+        if found is None:  # no walk (an HTTP source): the sources are the layout and key
+            with writer.state_file(state.SOURCES_FILE) as f:
+                state.dump_to(state.Sources(state.FORMAT, self.key, self.layout, {}, 0), f)
+        if dirty is None or dirty:
+            remembered = state.Memory(
+                state.FORMAT, self.key, writer.manifest(), cache=cache,
+                registry=None if cache else registry, published=published, feed=feed,
+                problems=unit_problems, search=self.search_memory,
+                rows=_all_rows(selection, registry, rows),
             )
-            with writer.state_file(state.SOURCES_FILE) as f:  # streamed: never whole in memory
-                state.dump_to(sources, f)
-            if dirty is None or dirty:
-                remembered = state.Memory(
-                    state.FORMAT, self.key, writer.manifest(), cache=cache,
-                    registry=None if cache else registry, published=published, feed=feed,
-                    problems=unit_problems, search=self.search_memory,
-                    rows=_all_rows(selection, registry, rows),
-                )
-                with writer.state_file(state.MEMORY_FILE) as f:
-                    state.dump_to(remembered, f, previous=memory)
-            with self.progress.phase("write", unit="file") as advance:
-                changed = writer.publish(advance)
-        except BaseException:
-            writer.discard()
-            raise
+            with writer.state_file(state.MEMORY_FILE) as f:
+                state.dump_to(remembered, f, previous=memory)
+        with self.progress.phase("write", unit="file") as advance:
+            changed = writer.publish(advance)
         return dataclasses.replace(
             result,
             seconds=time.monotonic() - started,

@@ -118,6 +118,13 @@ class Scan:
             kept[key] = b""
         return kept
 
+    def release(self) -> None:
+        """Let go of the walk once the crawl has read it and the state has kept it."""
+        self.entries = []
+        self.fingerprints = {}
+        self.listings = {}
+        self.racy = set()
+
     def kept_listings(self) -> dict[str, Listing]:
         """The listings to remember: not those of folders changed (their ctime) within
         `RACY_NS` of the walk, which a name added in the same clock tick would leave as is."""

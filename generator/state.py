@@ -3,21 +3,22 @@
 Beside and not inside: it holds the crawl of everything, private
 repositories included, and an output folder may be copied whole to a plain
 static host, which would serve it (private repositories leave no trace in the
-output). Two files, so that a rebuild that finds nothing changed reads only
-the small one:
+output). Three files, so that a rebuild that finds nothing changed reads only
+the two small ones:
 
 - `sources.pickle` (`Sources`): what the storage looked like (the
-  fingerprints and folder listings of `incremental.py`), the key of
-  everything else the output depends on (`output_key`), and the summary and
-  problems of the build, which a no-change rebuild reports again without
-  reading anything else.
+  fingerprints and folder listings of `incremental.py`) and the key of
+  everything else the output depends on (`output_key`). Written as soon as
+  the crawl is done, so that the walk is not held while the site renders.
+- `report.pickle`: the summary and problems of the build, which a no-change
+  rebuild reports again without reading anything else.
 - `build.pickle` (`Memory`): the crawl of every v1 entry (or the whole v2
   registry), the files of every unit (`emit/units.py`), what was published
   for the change feeds, and the feed's entries. Its large fields follow it
   as chunks, so that neither writing nor reading holds it all twice
   (`dump_to`).
 
-Both are written through the `SiteWriter` (`write_state`), published last,
+All are written through the `SiteWriter` (`write_state`), published last,
 so they describe exactly the site beside them. Anything unreadable, of
 another format version, or built with another key (configuration, templates, sitegen's code,
 `SOURCE_DATE_EPOCH`) is ignored and the build starts from nothing.
@@ -52,10 +53,12 @@ from generator.report import Problem
 
 log = logging.getLogger("sitegen")
 
-FORMAT = 5
+FORMAT = 6
 """Bump when what these files hold changes shape: old state is then ignored."""
 STATE_SUFFIX = ".state"
 SOURCES_FILE = "sources.pickle"
+REPORT_FILE = "report.pickle"
+"""The build's `Summary` and problems: written last, apart from the walk written first."""
 MEMORY_FILE = "build.pickle"
 _CODE = Path(__file__).resolve().parent
 
@@ -78,8 +81,10 @@ class Sources:
     """`v1`, `v2` or `http` (never fingerprinted)."""
     fingerprints: dict[str, bytes]
     newest_mtime_ns: int
-    summary: Summary
-    problems: tuple[Problem, ...]
+    summary: Summary = Summary()
+    """Kept in `REPORT_FILE` (known once the build is done; the rest, once the crawl is)."""
+    problems: tuple[Problem, ...] = ()
+    """Kept in `REPORT_FILE`, like `summary`."""
     listings: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     """v1: the names each storage folder held, with its ctime (`incremental.Listing`)."""
 
@@ -166,8 +171,15 @@ def state_dir(output: Path) -> Path:
 
 
 def load_sources(output: Path) -> Sources | None:
+    """What the last build saw of the storage, with its summary and problems (`REPORT_FILE`)."""
     value = _load(state_dir(output) / SOURCES_FILE)
-    return value if isinstance(value, Sources) and value.format == FORMAT else None
+    if not isinstance(value, Sources) or value.format != FORMAT:
+        return None
+    report = _load(state_dir(output) / REPORT_FILE)
+    if not (isinstance(report, tuple) and len(report) == 2 and isinstance(report[0], Summary)):
+        return None
+    value.summary, value.problems = report
+    return value
 
 
 def load_memory(output: Path, key: str | None = None, *, crawl: bool = True) -> Memory | None:
@@ -197,7 +209,7 @@ def _load(path: Path, crawl: bool = True) -> object:
         return None
 
 
-def dump(value: Sources | Memory) -> bytes:
+def dump(value: Sources | Memory | tuple[Summary, tuple[Problem, ...]]) -> bytes:
     buffer = io.BytesIO()
     dump_to(value, buffer)
     return buffer.getvalue()
@@ -209,7 +221,10 @@ _CHUNK = 1000
 """Entries per chunk, at most."""
 
 
-def dump_to(value: Sources | Memory, file: BinaryIO, previous: Memory | None = None) -> None:
+def dump_to(
+    value: Sources | Memory | tuple[Summary, tuple[Problem, ...]], file: BinaryIO,
+    previous: Memory | None = None,
+) -> None:
     """Pickle `value` into `file` as it goes.
 
     A `Memory` is written as several pickles: itself without its large

@@ -193,9 +193,11 @@ def test_the_memory_state_round_trips_in_chunks(
     assert without is not None and without.cache == {} and without.registry is None
     assert (without.manifest, without.published, without.feed) == (
         memory.manifest, memory.published, memory.feed)
-    # Sources are one pickle, as before.
-    sources = state.Sources(state.FORMAT, "key", "v1", {"I:x": b"f"}, 1, state.Summary(), ())
+    # Sources are one pickle, their summary and problems another (written when known).
+    sources = state.Sources(state.FORMAT, "key", "v1", {"I:x": b"f"}, 1, state.Summary(1), ())
     (folder / state.SOURCES_FILE).write_bytes(state.dump(sources))
+    assert state.load_sources(tmp_path / "site") is None  # no report: start from nothing
+    (folder / state.REPORT_FILE).write_bytes(state.dump((state.Summary(1), ())))
     assert state.load_sources(tmp_path / "site") == sources
 
 
