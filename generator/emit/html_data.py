@@ -362,7 +362,29 @@ class RepositoryRow(NamedTuple):
         )
 
 
-class ListedRepository(_RepositoryNames):
+class _ViewOnDemand(_RepositoryNames):
+    """A stand-in for a `RepositoryView` that makes the full view only if a template asks
+    for more than the stand-in holds (`_make_view`, `_view` and `repository` are set)."""
+
+    __slots__ = ()
+    _make_view: Callable[[Repository], RepositoryView]
+    _view: RepositoryView | None
+
+    @property
+    def view(self) -> RepositoryView:
+        """The full view, made when first asked for."""
+        if self._view is None:
+            self._view = self._make_view(self.repository)
+        return self._view
+
+    def __getattr__(self, name: str) -> Any:
+        """What the stand-in does not hold, from the full view (not private or special names)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.view, name)
+
+
+class ListedRepository(_ViewOnDemand):
     """A repository in a list: a `RepositoryView` whose row fields come from its `RepositoryRow`.
 
     The shipped index and namespace templates read only the row (name, tag
@@ -382,19 +404,6 @@ class ListedRepository(_RepositoryNames):
         self.row = row
         self._view: RepositoryView | None = None
         self._make_view = make_view
-
-    @property
-    def view(self) -> RepositoryView:
-        """The full view, made when first asked for."""
-        if self._view is None:
-            self._view = self._make_view(self.repository)
-        return self._view
-
-    def __getattr__(self, name: str) -> Any:
-        """What the row does not hold, from the full view (not private or special names)."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.view, name)
 
     @property
     def tag_count(self) -> int:
@@ -417,7 +426,7 @@ class ListedRepository(_RepositoryNames):
         return Size(row.size, complete=row.size_complete, compressed=row.size_compressed)
 
 
-class NamedRepository(_RepositoryNames):
+class NamedRepository(_ViewOnDemand):
     """A repository an image page names (`ImageView.tagged`): its names, its full view on demand.
 
     The shipped image template reads only the names; a replaced one may
@@ -432,18 +441,6 @@ class NamedRepository(_RepositoryNames):
         self.repository = repository
         self._view: RepositoryView | None = None
         self._make_view = make_view
-
-    @property
-    def view(self) -> RepositoryView:
-        if self._view is None:
-            self._view = self._make_view(self.repository)
-        return self._view
-
-    def __getattr__(self, name: str) -> Any:
-        """What the names do not answer, from the full view (not private or special names)."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.view, name)
 
 
 def _in_view_order(
