@@ -515,6 +515,24 @@ class SearchChanges:
     names_moved: bool = False
     """Repositories came or went: the walk positions of the others moved."""
 
+    @classmethod
+    def between(
+        cls, before: Mapping[str, index.Document], after: Mapping[str, index.Document],
+        names_moved: bool,
+    ) -> SearchChanges:
+        """The documents that differ between `before` and `after` (full name -> document)."""
+        names = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
+        return cls(
+            {n: before[n] for n in names if n in before},
+            {n: after[n] for n in names if n in after},
+            names_moved,
+        )
+
+    @property
+    def needed(self) -> bool:
+        """Whether the search indexes must be redone at all."""
+        return self.names_moved or bool(self.old or self.new)
+
 
 class Dirty(NamedTuple):
     """What `dirty_units` found."""
@@ -578,13 +596,8 @@ def dirty_units(
             before_repos.append(repo)
     before = _documents(before_repos, old_registry)
     after = _documents(touched_repos, new_registry)
-    names = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
-    search = SearchChanges(
-        {n: before[n] for n in names if n in before},
-        {n: after[n] for n in names if n in after},
-        names_moved,
-    )
-    if names_moved or names:
+    search = SearchChanges.between(before, after, names_moved)
+    if search.needed:
         dirty.add(units.SEARCH)
     left = {units.repository(name) for name in gone}
     left |= set(map(units.image, old_images.keys() - site_images.keys()))

@@ -76,13 +76,8 @@ def reference_dirty_units(
 
     before = documents(old, old_registry, touched | gone)
     after = documents(new, new_registry, touched)
-    names = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
-    search = SearchChanges(
-        {n: before[n] for n in names if n in before},
-        {n: after[n] for n in names if n in after},
-        names_moved,
-    )
-    if names_moved or names:
+    search = SearchChanges.between(before, after, names_moved)
+    if search.needed:
         dirty.add(units.SEARCH)
     return frozenset(dirty), changed_repos, search
 
