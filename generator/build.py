@@ -151,7 +151,8 @@ class _Build:
             found = None
             if self.root is not None:
                 known = old_sources.listings if old_sources is not None else None
-                found = scan(self.root, self.layout, self.jobs, known)
+                old = old_sources.fingerprints if old_sources is not None else None
+                found = scan(self.root, self.layout, self.jobs, known, old)
             if (
                 old_sources is not None
                 and found is not None

@@ -34,6 +34,7 @@ deleted.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import itertools
 import operator
@@ -78,8 +79,9 @@ class Entry(NamedTuple):
     fingerprint: Fingerprint
 
 
-Listing = tuple[int, int, str]
-"""A folder's ctime, inode and sorted names joined by NUL, as a walk found them
+Listing = tuple[int, int, str, int]
+"""A folder's ctime, inode, sorted names joined by NUL, and the newest mtime of it and its files
+(of an entry's folder; a folder of folders: its own), as a walk found them
 (`_folder_fingerprint`). One string, shared by the folders that hold the same names: the
 state of 75,000 folders loads in a third of the time tuples of names take."""
 
@@ -140,17 +142,21 @@ class _Unreadable(Exception):
 
 
 def scan(
-    root: Path, layout: str, jobs: int = 1, known: Mapping[str, Listing] | None = None
+    root: Path, layout: str, jobs: int = 1, known: Mapping[str, Listing] | None = None,
+    old: Mapping[str, Fingerprint] | None = None,
 ) -> Scan | None:
     """Fingerprints of a v1 or v2 storage; None when a folder cannot be listed.
 
-    `known`: the listings a previous walk of this storage found (`Scan.kept_listings`). With
-    `jobs` > 1, a forked worker fingerprints most of v1's image folders
-    (`generator/forked.py`) while this process walks the repositories and the rest.
+    `known`: the listings a previous walk of this storage found (`Scan.kept_listings`); `old`:
+    its fingerprints (`Scan.kept`), which a completed image folder that did not change keeps
+    (`_folder_fingerprint`). With `jobs` > 1, a forked worker fingerprints part of v1's
+    image and repository folders (`generator/forked.py`) while this process does the rest.
     """
     try:
         with collector.paused():
-            return _scan_v1(root, jobs, known or {}) if layout == "v1" else _scan_v2(root)
+            if layout == "v1":
+                return _scan_v1(root, jobs, known or {}, old or {})
+            return _scan_v2(root)
     except _Unreadable:
         return None
 
@@ -190,7 +196,7 @@ def _listing(path: str, dir_fd: int | None, known: Listing | None) -> Listed:
         os.close(fd)
         raise _Unreadable(path) from exc
     names = "\0".join(f"{n}/" if is_dir else n for n, is_dir in entries)
-    return entries, fd, st.st_mtime_ns, (st.st_ctime_ns, st.st_ino, names)
+    return entries, fd, st.st_mtime_ns, (st.st_ctime_ns, st.st_ino, names, st.st_mtime_ns)
 
 
 _IMAGES = "D:images"
@@ -198,6 +204,7 @@ _REPOSITORIES = "D:repositories"
 """The keys of the listings of `images/` and `repositories/` (`Scan.listings`)."""
 _NAME = operator.attrgetter("name")
 _FIRST = operator.itemgetter(0)
+_SECOND = operator.itemgetter(1)
 _IDENTITY = operator.attrgetter("st_mode", "st_size", "st_mtime_ns", "st_ino")
 """What a file's fingerprint holds besides its name: a write in place changes its size or
 mtime, a file written anew and renamed over it its inode."""
@@ -243,10 +250,19 @@ _NOTHING = _fingerprint("", [])[0]
 """The fingerprint of a folder that vanished during the walk."""
 
 
+@functools.lru_cache(maxsize=256)
+def _completed(names: str) -> bool:
+    """Whether an image folder holding `names` (a listing's) is one the registry no longer
+    writes: its push completed (no `_inprogress`), and PUT json and PUT layer answer 409
+    (its `json` and `layer` exist). A few sets of names recur over all the image folders."""
+    files = names.split("\0")
+    return "_inprogress" not in files and "json" in files and "layer" in files
+
+
 def _folder_fingerprint(
-    name: str, dir_fd: int, known: Listing | None
+    path: str, dir_fd: int, known: Listing | None, previous: Fingerprint | None = None
 ) -> tuple[Fingerprint, int, Listing | None]:
-    """(fingerprint, newest mtime, listing) of the folder `name` of `dir_fd`.
+    """(fingerprint, newest mtime, listing) of the folder `path` of `dir_fd`.
 
     A folder gets a new ctime whenever a name in it is added, removed or
     renamed (and when its mode changes, or its mtime is set); while its
@@ -256,36 +272,45 @@ def _folder_fingerprint(
     more than stat'ing its files (`getdents` twice, plus open and close). A
     folder changed within `RACY_NS` of a walk is read again by the next
     one (`Scan.kept_listings`).
+
+    `previous`: an image folder's fingerprint in the previous walk (blank when that walk
+    found it racy, `Scan.kept`). If its push had completed then (`_completed`) and the
+    folder is the same, no file in it was written since (see the module doc): it keeps
+    that fingerprint and newest mtime (`known[3]`) for one `stat` of the folder.
     """
     if known is not None:  # (else it is listed: no need to stat it first)
         try:
-            st = os.stat(name, dir_fd=dir_fd)
+            st = os.stat(path, dir_fd=dir_fd)
         except FileNotFoundError:
             return _NOTHING, 0, None
         except OSError as exc:
-            raise _Unreadable(name) from exc
-        if (st.st_ctime_ns, st.st_ino) == known[:2]:
+            raise _Unreadable(path) from exc
+        if st.st_ctime_ns == known[0] and st.st_ino == known[1]:
             names = known[2]
+            if previous and _completed(names):
+                return previous, known[3], known
             files = names.split("\0") if names else []
-            digest, newest = _fingerprint(names, _stats([f"{name}/{f}" for f in files], dir_fd))
-            return digest, max(newest, st.st_mtime_ns), known
+            digest, newest = _fingerprint(names, _stats([f"{path}/{f}" for f in files], dir_fd))
+            newest = max(newest, st.st_mtime_ns)
+            return digest, newest, known if newest == known[3] else (*known[:3], newest)
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
     except FileNotFoundError:
         return _NOTHING, 0, None
     except OSError as exc:
-        raise _Unreadable(name) from exc
+        raise _Unreadable(path) from exc
     try:
         st = os.fstat(fd)  # before its names: a name added after this changes its ctime
         files = sorted(os.listdir(fd))  # noqa: PTH208 (names of an fd)
         stats = _stats(files, fd)
     except OSError as exc:
-        raise _Unreadable(name) from exc
+        raise _Unreadable(path) from exc
     finally:
         os.close(fd)
     names = sys.intern("\0".join(files))  # one string for the folders that hold the same
     digest, newest = _fingerprint(names, stats)
-    return digest, max(newest, st.st_mtime_ns), (st.st_ctime_ns, st.st_ino, names)
+    newest = max(newest, st.st_mtime_ns)
+    return digest, newest, (st.st_ctime_ns, st.st_ino, names, newest)
 
 
 Fingerprinted = tuple[bool, Fingerprint, int, Listing | None]
@@ -293,97 +318,142 @@ Fingerprinted = tuple[bool, Fingerprint, int, Listing | None]
 
 
 def _entry_fingerprint(
-    name: str, is_dir: bool, dir_fd: int, known: Listing | None
+    path: str, is_dir: bool, dir_fd: int, known: Listing | None,
+    previous: Fingerprint | None = None,
 ) -> Fingerprinted:
-    """The fingerprint of a repository or image entry: a folder, or a file in its place."""
+    """The fingerprint of a repository or image entry: a folder, or a file in its place.
+
+    `path`: its name, under its namespace's for a repository (`<ns>/<repo>`: relative to
+    `repositories/`); the fingerprint of a file holds its name only.
+    """
     if is_dir:
-        digest, newest, listing = _folder_fingerprint(name, dir_fd, known)
+        digest, newest, listing = _folder_fingerprint(path, dir_fd, known, previous)
         return True, digest, newest, (None if listing is known else listing)
-    digest, newest = _fingerprint(name, _stats((name,), dir_fd))
+    digest, newest = _fingerprint(path.rpartition("/")[2], _stats((path,), dir_fd))
     return False, digest, newest, None
 
 
-SCAN_WORKER_PERCENT = 90
-"""The share of v1's image folders a scan's worker fingerprints: the parent also walks the
-repositories (20,000 folders of ten files at 20,000 repositories, against 55,000 of four) and
-then assembles the entries; at 90% both halves end together (measured at 20,000)."""
+SCAN_WORKER_PERCENT = 50
+"""The share of v1's image and repository folders a scan's worker fingerprints (spread
+evenly, so each process gets the same mix): the parent lists the folders before the fork and
+puts the entries together after it; at 50% both halves end together (measured at 20,000)."""
 
 
-def _scan_v1(root: Path, jobs: int, known: Mapping[str, Listing]) -> Scan:
+class _Repositories(NamedTuple):
+    """`repositories/` listed: its namespaces and the repository entries in each."""
+
+    namespaces: list[tuple[str, bool, int]]
+    """(namespace, is a folder, how many repository entries it holds), in crawl order."""
+    paths: list[str]
+    """`<ns>/<repo>` of every repository entry, in crawl order."""
+    is_dirs: list[bool]
+    fd: int
+    """An fd of `repositories/` (-1 when it does not exist): the caller closes it."""
+    newest: int
+    """The newest mtime of `repositories/` and the namespace folders."""
+
+
+def _list_repositories(root: Path, known: Mapping[str, Listing], listings: dict[str, Listing]
+                       ) -> _Repositories:
+    """List `repositories/` and its namespaces (their listings go into `listings`)."""
+    base, base_fd, newest, listing = _listing(
+        str(v1_layout.repositories_dir(root)), None, known.get(_REPOSITORIES)
+    )
+    if listing is not None:
+        listings[_REPOSITORIES] = listing
+    namespaces: list[tuple[str, bool, int]] = []
+    paths: list[str] = []
+    is_dirs: list[bool] = []
+    try:
+        for ns, is_dir in base:
+            if not is_dir:
+                namespaces.append((ns, False, 0))
+                continue
+            ns_key = f"N:{ns}"
+            repos, ns_fd, mtime, listing = _listing(ns, base_fd, known.get(ns_key))
+            if ns_fd >= 0:
+                os.close(ns_fd)
+            if listing is not None:
+                listings[ns_key] = listing
+            newest = max(newest, mtime)
+            namespaces.append((ns, True, len(repos)))
+            paths.extend(f"{ns}/{repo}" for repo, _ in repos)
+            is_dirs.extend(map(_SECOND, repos))
+    except BaseException:
+        if base_fd >= 0:
+            os.close(base_fd)
+        raise
+    return _Repositories(namespaces, paths, is_dirs, base_fd, newest)
+
+
+def _scan_v1(
+    root: Path, jobs: int, known: Mapping[str, Listing], old: Mapping[str, Fingerprint]
+) -> Scan:
     result = Scan("v1")
     images, images_fd, newest, listing = _listing(
         str(v1_layout.images_dir(root)), None, known.get(_IMAGES)
     )
     if listing is not None:
         result.listings[_IMAGES] = listing
-    keys = [f"I:{name}" for name, _ in images]
     try:
-        fingerprints, repositories_newest = forked.split_map(
-            lambda i: _entry_fingerprint(*images[i], images_fd, known.get(keys[i])),
-            range(len(images)),
-            lambda: _scan_repositories(root, result, known),
+        repos = _list_repositories(root, known, result.listings)
+    except BaseException:
+        if images_fd >= 0:
+            os.close(images_fd)
+        raise
+    image_keys = [f"I:{name}" for name, _ in images]
+    repo_keys = [f"R:{path}" for path in repos.paths]
+    n_images = len(images)
+    keys = image_keys + repo_keys
+    paths = list(map(_FIRST, images)) + repos.paths
+    is_dirs = list(map(_SECOND, images)) + repos.is_dirs
+
+    def fingerprint(i: int) -> Fingerprinted:
+        if i < n_images:
+            key = keys[i]
+            return _entry_fingerprint(paths[i], is_dirs[i], images_fd, known.get(key), old.get(key))
+        return _entry_fingerprint(paths[i], is_dirs[i], repos.fd, known.get(keys[i]))
+
+    try:
+        fingerprints, _ = forked.split_map(
+            fingerprint, range(len(keys)), lambda: None,
             jobs=jobs, what="scan worker", worker_percent=SCAN_WORKER_PERCENT,
         )
     finally:
-        if images_fd >= 0:
-            os.close(images_fd)
-    result.fingerprints = {e.key: e.fingerprint for e in result.entries}
-    if images:  # the images' columns, put together at C speed: there are 55,000 of them
-        names = map(_FIRST, images)
-        is_dirs, digests, mtimes, new_listings = zip(*fingerprints, strict=True)
-        result.entries.extend(map(Entry, keys, repeat("I"), repeat(""), names, is_dirs, digests))
-        result.fingerprints.update(zip(keys, digests, strict=True))
-        newest = max(newest, max(mtimes))
-        racy_from = result.started_ns - RACY_NS  # `Scan.note`, for all at once
-        result.racy.update(compress(keys, map(racy_from.__le__, mtimes)))
-        result.listings.update(
-            (key, listing or known[key])
-            for key, is_dir, listing in zip(keys, is_dirs, new_listings, strict=True)
-            if listing is not None or (is_dir and key in known)
-        )
-    result.newest_mtime_ns = max(newest, repositories_newest)
-    return result
-
-
-def _scan_repositories(root: Path, result: Scan, known: Mapping[str, Listing]) -> int:
-    """Add every namespace and repository entry to `result`; return the newest mtime."""
-    entries, listings, note = result.entries, result.listings, result.note
-    base, base_fd, newest, listing = _listing(
-        str(v1_layout.repositories_dir(root)), None, known.get(_REPOSITORIES)
+        for fd in (images_fd, repos.fd):
+            if fd >= 0:
+                os.close(fd)
+    if not keys:
+        result.newest_mtime_ns = max(newest, repos.newest)
+        return result
+    # The columns, put together at C speed: there are 75,000 entries at 20,000 repositories.
+    found_dirs, digests, mtimes, new_listings = zip(*fingerprints, strict=True)
+    entries = result.entries
+    start = n_images
+    for ns, ns_is_dir, count in repos.namespaces:
+        entries.append(Entry(f"N:{ns}", "N", ns, "", ns_is_dir, b""))
+        end = start + count
+        names = (path.partition("/")[2] for path in paths[start:end])
+        entries.extend(map(
+            Entry, keys[start:end], repeat("R"), repeat(ns), names,
+            found_dirs[start:end], digests[start:end],
+        ))
+        start = end
+    result.fingerprints = {e.key: e.fingerprint for e in entries}
+    entries.extend(map(
+        Entry, image_keys, repeat("I"), repeat(""), paths[:n_images],
+        found_dirs[:n_images], digests[:n_images],
+    ))
+    result.fingerprints.update(zip(image_keys, digests[:n_images], strict=True))
+    racy_from = result.started_ns - RACY_NS  # `Scan.note`, for all at once
+    result.racy.update(compress(keys, map(racy_from.__le__, mtimes)))
+    result.listings.update(
+        (key, listing or known[key])
+        for key, is_dir, listing in zip(keys, found_dirs, new_listings, strict=True)
+        if listing is not None or (is_dir and key in known)
     )
-    if listing is not None:
-        listings[_REPOSITORIES] = listing
-    try:
-        for ns, is_dir in base:
-            ns_key = f"N:{ns}"
-            entries.append(Entry(ns_key, "N", ns, "", is_dir, b""))
-            if not is_dir:
-                continue
-            repos, ns_fd, mtime, listing = _listing(ns, base_fd, known.get(ns_key))
-            if listing is not None:
-                listings[ns_key] = listing
-            newest = max(newest, mtime)
-            try:
-                for repo, repo_is_dir in repos:
-                    key = f"R:{ns}/{repo}"
-                    repo_is_dir, digest, mtime, listing = _entry_fingerprint(
-                        repo, repo_is_dir, ns_fd, known.get(key)
-                    )
-                    if mtime > newest:
-                        newest = mtime
-                    note(key, mtime)
-                    entries.append(Entry(key, "R", ns, repo, repo_is_dir, digest))
-                    if repo_is_dir:
-                        listing = listing or known.get(key)
-                        if listing is not None:
-                            listings[key] = listing
-            finally:
-                if ns_fd >= 0:
-                    os.close(ns_fd)
-    finally:
-        if base_fd >= 0:
-            os.close(base_fd)
-    return newest
+    result.newest_mtime_ns = max(newest, repos.newest, max(mtimes))
+    return result
 
 
 def _scan_v2(root: Path) -> Scan:

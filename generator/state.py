@@ -53,7 +53,7 @@ from generator.report import Problem
 
 log = logging.getLogger("sitegen")
 
-FORMAT = 6
+FORMAT = 7
 """Bump when what these files hold changes shape: old state is then ignored."""
 STATE_SUFFIX = ".state"
 SOURCES_FILE = "sources.pickle"
@@ -85,8 +85,9 @@ class Sources:
     """Kept in `REPORT_FILE` (known once the build is done; the rest, once the crawl is)."""
     problems: tuple[Problem, ...] = ()
     """Kept in `REPORT_FILE`, like `summary`."""
-    listings: dict[str, tuple[int, int, str]] = field(default_factory=dict)
-    """v1: the names each storage folder held, with its ctime (`incremental.Listing`)."""
+    listings: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
+    """v1: the names each storage folder held, with its ctime and newest mtime
+    (`incremental.Listing`)."""
 
 
 @dataclass
