@@ -13,6 +13,26 @@ changed since the previous walk (its names are kept in the state,
 `Scan.listings`): listing a folder on ext4 costs more than `stat`ing the
 files in it, and a rebuild that finds nothing changed is that walk.
 
+**Completed images are not stat'ed again.** docker-registry 0.9.1 writes an
+image's files only while its `_inprogress` mark exists (`images.py`, and
+/work/shared/reference/v1-api.md, storage table): PUT json writes the mark
+first and answers 409 when `json` exists without it; PUT layer answers 409
+when `layer` exists without it; PUT checksum answers 409 without it and, on
+success, removes it. GET files writes `_files` only when it is missing, and
+every other write creates a name. Creating, removing or renaming a name
+gives the folder a new ctime. So an image folder whose ctime and inode are
+those the previous walk recorded, whose names then held `json` and `layer`
+and no `_inprogress` (`_completed`), and whose fingerprint then was not
+blanked as racy (`Scan.kept`), holds the very files it held then: it keeps
+that fingerprint, and the newest mtime recorded with its listing (the
+storage's clock, `Scan.newest_mtime_ns`, must stay exact: feeds and pages
+show it), for one `stat` of the folder instead of five. Repository folders
+are `stat`ed file by file every time: the registry rewrites their files in
+place. A completed image's file edited in place by something other than the
+registry (`cat > json`) is therefore seen only by a `--full` build; tools
+that write a new file and rename it over the old one (editors, `sed -i`,
+rsync) change the folder's ctime and are seen.
+
 v2 storage is fingerprinted as a whole: every file under `repositories/`
 (the `link` files that name tags, revisions and layers; blobs are
 addressed by digest and never change). When it changed, the whole v2
@@ -232,8 +252,9 @@ def _fingerprint(names: str, stats: Sequence[os.stat_result | None]) -> tuple[Fi
     The identities are digested by `hash()` of a tuple of ints, which is
     the same in every process of one Python (only str and bytes hashes are
     salted per process) and 20 times faster than formatting them: this
-    runs for 420,000 files on every build. Another Python may hash them
-    otherwise; then its first build reads the whole storage again.
+    runs for 200,000 files on every build (the repositories' at 20,000).
+    Another Python may hash them otherwise; then its first build reads the
+    whole storage again.
     """
     if None in stats:
         identities = tuple(() if st is None else _IDENTITY(st) for st in stats)
