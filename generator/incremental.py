@@ -253,8 +253,8 @@ def _fingerprint(names: str, stats: Sequence[os.stat_result | None]) -> tuple[Fi
     the same in every process of one Python (only str and bytes hashes are
     salted per process) and 20 times faster than formatting them: this
     runs for 200,000 files on every build (the repositories' at 20,000).
-    Another Python may hash them otherwise; then its first build reads the
-    whole storage again.
+    Another Python may hash them otherwise; then its first build reads
+    again every entry whose files it `stat`s.
     """
     if None in stats:
         identities = tuple(() if st is None else _IDENTITY(st) for st in stats)
