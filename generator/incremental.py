@@ -374,8 +374,9 @@ class _Repositories(NamedTuple):
     """The newest mtime of `repositories/` and the namespace folders."""
 
 
-def _list_repositories(root: Path, known: Mapping[str, Listing], listings: dict[str, Listing]
-                       ) -> _Repositories:
+def _list_repositories(
+    root: Path, known: Mapping[str, Listing], listings: dict[str, Listing]
+) -> _Repositories:
     """List `repositories/` and its namespaces (their listings go into `listings`)."""
     base, base_fd, newest, listing = _listing(
         str(v1_layout.repositories_dir(root)), None, known.get(_REPOSITORIES)
@@ -429,7 +430,7 @@ def _scan_v1(
     paths = list(map(_FIRST, images)) + repos.paths
     is_dirs = list(map(_SECOND, images)) + repos.is_dirs
 
-    def fingerprint(i: int) -> Fingerprinted:
+    def fingerprint(i: int) -> Fingerprinted:  # (only an image folder may be trusted)
         if i < n_images:
             key = keys[i]
             return _entry_fingerprint(paths[i], is_dirs[i], images_fd, known.get(key), old.get(key))
