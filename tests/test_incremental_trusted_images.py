@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from generator import incremental, paths, state
-from tests.support.storage import image_id, write_image
+from tests.support.storage import image_id, write_image, write_repository
 from tests.test_incremental import base_storage, files, replace, rewrite, run
 
 AN_HOUR = 3600 * 10**9
@@ -133,3 +133,25 @@ def test_a_walk_that_trusts_completed_images_finds_what_a_fresh_walk_finds(
     blanked = incremental.scan(root, "v1", 2, known, old)
     assert blanked is not None and blanked.fingerprints == fresh.fingerprints
     assert blanked.newest_mtime_ns == fresh.newest_mtime_ns
+
+
+def test_the_walk_on_two_processes_finds_what_one_finds(tmp_path: Path) -> None:
+    """The worker fingerprints half of the image and repository folders: the entries, in
+    crawl order, are those of a walk on one process, trusted folders or not."""
+    root = tmp_path / "storage"
+    ids = _storage(root)
+    for n in range(12):  # enough entries for the worker (`forked.MIN_WORKER_ITEMS`)
+        write_image(root, image_id(f"more{n}"), ids["base"])
+        write_repository(root, f"ns{n % 3}/repo{n}", {"latest": image_id(f"more{n}")})
+    (root / "images" / "stray").write_text("not an image")
+    (root / "repositories/ns0/stray").write_text("not a repository")
+    time.sleep(incremental.RACY_NS / 1e9 + 0.1)
+    first = incremental.scan(root, "v1", 1)
+    assert first is not None
+    for known, old in (({}, {}), (first.kept_listings(), first.kept())):
+        one, two = incremental.scan(root, "v1", 1, known, old), incremental.scan(
+            root, "v1", 2, known, old)
+        assert one is not None and two is not None
+        assert two.entries == one.entries == first.entries
+        assert two.listings == one.listings == first.listings
+        assert two.newest_mtime_ns == one.newest_mtime_ns == first.newest_mtime_ns
