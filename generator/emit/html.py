@@ -56,6 +56,7 @@ from generator.emit.html_data import (
     ListedRepository,
     Moment,
     NamespaceView,
+    RepositoryRow,
     RepositoryView,
     SiteData,
     Size,
@@ -198,6 +199,8 @@ class Fragments:
         self._moments: dict[tuple[int, Any], Markup] = {}
         self._sizes: dict[tuple[int, bool, bool], Markup] = {}
         self.image_link = _remembered(self._image_link, self.REMEMBERED)
+        self._row_markup: dict[str, str] | None = None
+        self._rows: dict[str, RepositoryRow] = {}
 
     def moment(self, value: Moment | None, short: bool = False) -> Markup:
         """`<time>` (the date alone when `short`) and its relative hint; `unknown` for none."""
@@ -243,6 +246,12 @@ class Fragments:
             self._sizes[stored, complete, compressed] = html
         return html
 
+    def remember_rows(self, markup: dict[str, str], rows: dict[str, RepositoryRow]) -> None:
+        """Have `repository_row` reuse and add to `markup`: the rows' markup by full name,
+        which goes with the `RepositoryRow`s the build keeps by full name (`rows`)."""
+        self._row_markup = markup
+        self._rows = rows
+
     def repository_row(self, repo: ListedRepository | RepositoryView) -> Markup:
         """A repository's `<tr>` in a list (`_repository_table.html`): name, tags, update, size.
 
@@ -250,11 +259,26 @@ class Fragments:
         the registry, and a row made by Jinja costs three times this one. The
         numbers come from the repository's `RepositoryRow` (what `updated`
         and `size` are made of), and none needs escaping.
+
+        The index page is redone by every rebuild, and a row's markup is the
+        same as long as its `RepositoryRow` and its repository are (all else
+        it shows is in the build's key: base URL, `SOURCE_DATE_EPOCH`, this
+        code). So the markup of a row the build keeps by name is remembered
+        with it (`remember_rows`, `state.Memory.row_markup`): a rebuild makes
+        the rows of the repositories that changed, and reuses the others.
         """
         row = repo.row
+        if self._row_markup is not None and self._rows.get(repo.full_name) is row:
+            html = self._row_markup.get(repo.full_name)
+            if html is None:
+                html = self._row_markup[repo.full_name] = self._repository_row(repo, row)
+            return Markup(html)
+        return Markup(self._repository_row(repo, row))
+
+    def _repository_row(self, repo: ListedRepository | RepositoryView, row: RepositoryRow) -> str:
         name, description, updated, stored = repo.name, repo.description, row.updated, row.size
         href = self.url_for("repository", repo.namespace, name)
-        return Markup(
+        return (
             f'    <tr>\n      <td><a href="{_text(href)}">{_text(name)}</a>'
             f"{_PRIVATE if repo.private else ''}"
             f"{_DESCRIPTION.format(escape(description)) if description else ''}</td>\n"
@@ -306,7 +330,7 @@ class Pages:
         self.url_pattern = functools.partial(paths.url_pattern, base_url=config.base_url)
         self._listed: frozenset[str] | None = None
         now = self.site.built.timestamp if self.site.built else None
-        fragments = Fragments(self.url_for, now)
+        fragments = self.fragments = Fragments(self.url_for, now)
         self.env.filters["moment"] = fragments.moment
         self.env.filters["size"] = fragments.size
         self.env.filters["image_link"] = fragments.image_link
@@ -376,6 +400,8 @@ def site_outputs(
     del report  # storage problems are reported by the crawl; templates are fatal
     pages = Pages(config)
     data = SiteData(selection.repositories, selection.images, registry, selection.rows)
+    if selection.row_markup is not None:
+        pages.fragments.remember_rows(selection.row_markup, data.rows)
 
     def page(
         names: tuple[str, ...], render: Callable[[], str | bytes], unit: str = units.SITE
