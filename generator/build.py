@@ -238,12 +238,13 @@ class _Build:
             with writer.state_file(state.SOURCES_FILE) as f:
                 state.dump_to(state.Sources(state.FORMAT, self.key, self.layout, {}, 0), f)
         if dirty is None or dirty:
+            names = list(map(_FULL_NAME, selection.repositories))
             remembered = state.Memory(
                 state.FORMAT, self.key, writer.manifest(), cache=cache,
                 registry=None if cache else registry, published=published, feed=feed,
                 problems=unit_problems, search=self.search_memory,
-                rows=_all_rows(selection, registry, rows),
-                row_markup=_in_order(selection, markup),
+                rows=_all_rows(selection, registry, rows, names),
+                row_markup=_in_order(names, markup),
             )
             with writer.state_file(state.MEMORY_FILE) as f:
                 state.dump_to(remembered, f, previous=memory)
@@ -486,14 +487,14 @@ def _keep(
 
 
 def _all_rows(
-    selection: Selection, registry: Registry, rows: dict[str, RepositoryRow]
+    selection: Selection, registry: Registry, rows: dict[str, RepositoryRow], names: list[str]
 ) -> dict[str, RepositoryRow]:
-    """The row of every repository of `selection` (`html_data.repository_rows`), in its order.
+    """The row of every repository of `selection` (`html_data.repository_rows`), in its order
+    (`names`: their full names).
 
     The index page has computed the rows that were not known (it lists every
     repository): then they are only gathered.
     """
-    names = list(map(_FULL_NAME, selection.repositories))
     if all(map(rows.__contains__, names)):
         found = dict(zip(names, map(rows.__getitem__, names), strict=True))
         if len(found) == len(names):  # (two repositories of one name have no row by name)
@@ -501,10 +502,9 @@ def _all_rows(
     return html_data.repository_rows(selection, registry, rows)
 
 
-def _in_order(selection: Selection, markup: dict[str, str]) -> dict[str, str]:
-    """The markup of the rows of `selection`'s repositories that have some, in its order
+def _in_order(names: list[str], markup: dict[str, str]) -> dict[str, str]:
+    """The markup of the rows of the repositories `names` that have some, in their order
     (so that the next build copies the chunks of the state that did not change)."""
-    names = list(map(_FULL_NAME, selection.repositories))
     if all(map(markup.__contains__, names)):  # the index page used the filter: at C speed
         return dict(zip(names, map(markup.__getitem__, names), strict=True))
     return {name: markup[name] for name in names if name in markup}

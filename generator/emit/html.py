@@ -26,8 +26,9 @@ recomputes relative hints from the reader's clock.
 or row repeats is done once: the date, size and image-id markup of table
 rows comes from Python (`Fragments`, the `moment`, `size` and `image_link`
 filters), and so does the whole row of a repository in lists
-(`repository_row`: the index page has one per repository, redone by every
-rebuild); `_macros.html` is imported without context (Jinja builds it once),
+(`repository_row`, and `repository_rows` for a whole table: the index page
+has one per repository, redone by every rebuild, which reuses the markup of
+the rows that did not change: `Fragments.repository_row`); `_macros.html` is imported without context (Jinja builds it once),
 `site`/`url_for`/`now` are globals, plain URLs are formatted without checks
 (`paths.url_builder`), and the views compute what rows show
 (tests/test_html_fragments.py holds the markup to what the macros and the
