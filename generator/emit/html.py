@@ -28,8 +28,9 @@ rows comes from Python (`Fragments`, the `moment`, `size` and `image_link`
 filters), and so does the whole row of a repository in lists
 (`repository_row`, and `repository_rows` for a whole table: the index page
 has one per repository, redone by every rebuild, which reuses the markup of
-the rows that did not change: `Fragments.repository_row`); `_macros.html` is imported without context (Jinja builds it once),
-`site`/`url_for`/`now` are globals, plain URLs are formatted without checks
+the rows that did not change: `Fragments.repository_row`); `_macros.html`
+is imported without context (Jinja builds it once), `site`/`url_for`/`now`
+are globals, plain URLs are formatted without checks
 (`paths.url_builder`), and the views compute what rows show
 (tests/test_html_fragments.py holds the markup to what the macros and the
 templates made).
