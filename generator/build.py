@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import itertools
 import logging
 import operator
 import os
@@ -27,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import compress, filterfalse
 from pathlib import Path
+from typing import TypeVar
 
 from generator import collector, forked, paths, state
 from generator.config import Config
@@ -220,8 +222,10 @@ class _Build:
             dirty, changed_repos, self.search_changes, gone = dirty_units(
                 old_selection, selection, old_registry, registry
             )
-        rows = _current_rows(memory if trusted else None, dirty)
-        selection = dataclasses.replace(selection, dirty=dirty, rows=rows)
+        known = memory if trusted else None
+        rows = _current(known.rows if known is not None else {}, dirty)
+        markup = _current(known.row_markup if known is not None else {}, dirty)
+        selection = dataclasses.replace(selection, dirty=dirty, rows=rows, row_markup=markup)
         kept: dict[str, tuple[Problem, ...]] = {}
         if writer.patching and memory is not None and dirty is not None:
             kept = _keep(writer, memory, dirty | gone)
@@ -235,11 +239,13 @@ class _Build:
             with writer.state_file(state.SOURCES_FILE) as f:
                 state.dump_to(state.Sources(state.FORMAT, self.key, self.layout, {}, 0), f)
         if dirty is None or dirty:
+            names = list(map(_FULL_NAME, selection.repositories))
             remembered = state.Memory(
                 state.FORMAT, self.key, writer.manifest(), cache=cache,
                 registry=None if cache else registry, published=published, feed=feed,
                 problems=unit_problems, search=self.search_memory,
-                rows=_all_rows(selection, registry, rows),
+                rows=_all_rows(selection, registry, rows, names),
+                row_markup=_in_order(names, markup),
             )
             with writer.state_file(state.MEMORY_FILE) as f:
                 state.dump_to(remembered, f, previous=memory)
@@ -293,17 +299,25 @@ class _Build:
         a full one does, in the same order.
         """
         found: dict[str, list[Problem]] = {unit: list(p) for unit, p in kept.items() if p}
+        markup = selection.row_markup if selection.row_markup is not None else {}
 
-        def emit_units(share: Selection, advance: Advance) -> dict[str, list[Problem]]:
-            return self._emit_units(writer, share, registry, advance)
+        def emit_units(
+            share: Selection, advance: Advance
+        ) -> tuple[dict[str, list[Problem]], dict[str, str]]:
+            # The markup of rows this half made was added last to `markup` (its copy of it,
+            # in the forked worker): it goes back to the parent, which remembers it.
+            before = len(markup)
+            problems = self._emit_units(writer, share, registry, advance)
+            return problems, dict(itertools.islice(markup.items(), before, None))
 
         with self.progress.phase("render", unit="file") as advance:
             if self.jobs > 1 and forked.available() and selection.dirty != frozenset():
                 halves = parallel.split(emit_units, selection, writer, advance)
             else:
                 halves = (emit_units(selection, advance),)
-        for half in halves:
+        for half, made in halves:
             found.update(half)
+            markup.update(made)
         for unit in sorted(found):
             for problem in found[unit]:
                 self.report.problems.append(problem)
@@ -474,14 +488,14 @@ def _keep(
 
 
 def _all_rows(
-    selection: Selection, registry: Registry, rows: dict[str, RepositoryRow]
+    selection: Selection, registry: Registry, rows: dict[str, RepositoryRow], names: list[str]
 ) -> dict[str, RepositoryRow]:
-    """The row of every repository of `selection` (`html_data.repository_rows`), in its order.
+    """The row of every repository of `selection` (`html_data.repository_rows`), in its order
+    (`names`: their full names).
 
     The index page has computed the rows that were not known (it lists every
     repository): then they are only gathered.
     """
-    names = list(map(_FULL_NAME, selection.repositories))
     if all(map(rows.__contains__, names)):
         found = dict(zip(names, map(rows.__getitem__, names), strict=True))
         if len(found) == len(names):  # (two repositories of one name have no row by name)
@@ -489,22 +503,36 @@ def _all_rows(
     return html_data.repository_rows(selection, registry, rows)
 
 
+def _in_order(names: list[str], markup: dict[str, str]) -> dict[str, str]:
+    """The markup of the rows of the repositories `names` that have some, in their order
+    (so that the next build copies the chunks of the state that did not change)."""
+    if all(map(markup.__contains__, names)):  # the index page used the filter: at C speed
+        return dict(zip(names, map(markup.__getitem__, names), strict=True))
+    return {name: markup[name] for name in names if name in markup}
+
+
 _FULL_NAME = operator.attrgetter("full_name")
 
+_Remembered = TypeVar("_Remembered")
 
-def _current_rows(
-    memory: state.Memory | None, dirty: frozenset[str] | None
-) -> dict[str, RepositoryRow]:
-    """The remembered rows of the index page that are still true: those of clean repositories.
+
+def _current(
+    remembered: dict[str, _Remembered], dirty: frozenset[str] | None
+) -> dict[str, _Remembered]:
+    """What the previous build remembered of each repository (its row in lists, the row's
+    markup) that is still true: that of the repositories whose unit is clean.
 
     A repository's unit is dirty whenever it or an image its tags reach
-    changed, which is all that its row shows.
+    changed, which is all that its row shows. A rebuild has few dirty units:
+    their names are taken out of a copy (at C speed), rather than each name
+    looked up.
     """
-    if memory is None or dirty is None:
+    if dirty is None:
         return {}
-    return {
-        name: row for name, row in memory.rows.items() if units.repository(name) not in dirty
-    }
+    current = dict(remembered)
+    for name in v1_tree.dirty_names(dirty, units.repository("")):
+        current.pop(name, None)
+    return current
 
 
 def _clock(found: Scan | None, registry: Registry) -> int:

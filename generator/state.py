@@ -111,6 +111,10 @@ class Memory:
     rows: dict[str, Any] = field(default_factory=dict)
     """Repository → what lists of repositories show of it (`html_data.RepositoryRow`): the
     next build lists the repositories that did not change without computing their tags."""
+    row_markup: dict[str, str] = field(default_factory=dict)
+    """Repository → the markup of its row in lists (the `repository_row` filter of
+    `emit/html.py`), kept as `rows` are: the next build's index page reuses the rows of the
+    repositories that did not change. Empty when the templates do not use the filter."""
     origin: _Origin | None = field(default=None, compare=False, repr=False)
     """Where it was read from, chunk by chunk (not written): `dump_to` copies the chunks
     whose entries the next memory holds unchanged rather than pickling them again."""
@@ -186,7 +190,7 @@ def load_sources(output: Path) -> Sources | None:
 def load_memory(output: Path, key: str | None = None, *, crawl: bool = True) -> Memory | None:
     """The memory of the site in `output`; with `key`, only if it was built with that key.
 
-    Without `crawl`, its crawl and rows are left out (`cache` and `rows` empty,
+    Without `crawl`, its crawl and rows are left out (`cache`, `rows`, `row_markup` empty,
     `registry` None): a build that will not trust them need not hold them.
     """
     value = _load(state_dir(output) / MEMORY_FILE, crawl)
@@ -216,10 +220,12 @@ def dump(value: Sources | Memory | tuple[Summary, tuple[Problem, ...]]) -> bytes
     return buffer.getvalue()
 
 
-_CHUNKED = ("manifest", "cache", "published", "rows")
+_CHUNKED = ("manifest", "cache", "published", "rows", "row_markup")
 """The fields of `Memory` that grow with the registry, pickled in chunks (`dump_to`)."""
 _CHUNK = 1000
 """Entries per chunk, at most."""
+_CRAWLED = ("cache", "rows", "row_markup")
+"""The chunked fields that `load_memory` leaves out without `crawl`: true of that crawl only."""
 
 
 def dump_to(
@@ -318,7 +324,7 @@ def _load_chunks(memory: Memory, file: BinaryIO, crawl: bool = True) -> None:
     chunks = memory.origin.chunks if memory.origin is not None else {}
     for name in _CHUNKED:
         found: dict[str, Any] = {}
-        keep = crawl or name not in ("cache", "rows")
+        keep = crawl or name not in _CRAWLED
         start = file.tell()
         while chunk := pickle.load(file):
             end = file.tell()

@@ -170,6 +170,38 @@ def test_a_full_view_makes_the_row_its_listed_form_makes(tmp_path: Path) -> None
         assert row.render(repo=view) == reference.render(repo=view)
 
 
+LOOP = "{% for repo in repos %}\n{{ repo|repository_row }}\n{% endfor %}\n"
+"""The loop over the rows that `_repository_table.html` held before `repository_rows`."""
+
+
+def test_the_rows_of_a_table_are_the_rows_its_loop_made(tmp_path: Path) -> None:
+    pages = _pages(tmp_path, 1_800_000_000)
+    loop = pages.env.from_string(LOOP)
+    rows = pages.env.from_string("{% if repos %}\n{{ repos|repository_rows }}\n{% endif %}\n")
+    listed = [ListedRepository(r, row, _no_view) for r, row in zip(REPOSITORIES, ROWS, strict=True)]
+    for repos in ([], listed[:1], listed):
+        assert rows.render(repos=repos) == loop.render(repos=repos)
+
+
+def test_the_markup_of_rows_kept_by_name_is_remembered_and_reused(tmp_path: Path) -> None:
+    """`remember_rows`: a row the build keeps by name (the very `RepositoryRow`) has its
+    markup remembered, and remembered markup is used as it is; other rows are made."""
+    pages = _pages(tmp_path, None)
+    kept = {r.full_name: row for r, row in zip(REPOSITORIES, ROWS, strict=True)}
+    markup: dict[str, str] = {"acme/web": "<tr>remembered</tr>"}
+    pages.fragments.remember_rows(markup, kept)
+    row = pages.env.from_string("{{ repo|repository_row }}")
+    listed = [ListedRepository(r, kept[r.full_name], _no_view) for r in REPOSITORIES]
+    assert row.render(repo=listed[1]) == "<tr>remembered</tr>"
+    made = row.render(repo=listed[0])
+    assert markup["library/busybox"] == made and "busybox" in made
+    # A row equal to the kept one but not it (a name two repositories show) is not remembered.
+    other = ListedRepository(REPOSITORIES[2], ROWS[2]._replace(), _no_view)
+    assert "a&#39;b&lt;c&gt;" in row.render(repo=other)
+    assert "x&y/a'b<c>" not in markup
+    assert set(markup) == {"acme/web", "library/busybox"}
+
+
 def _no_view(repository: Repository) -> RepositoryView:
     raise AssertionError(f"the row of {repository.full_name} needs no view")
 

@@ -48,10 +48,13 @@ def identities(root: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
-def run(source: Path, output: Path, *, full: bool = False, **options: object):
+def run(source: Path, output: Path, *, full: bool = False, jobs: int | None = None,
+        **options: object):
     report = Report()
     config = Config(source=source, output=output, **options)  # type: ignore[arg-type]
-    return build(config, report, full=full), report
+    if jobs is None:
+        return build(config, report, full=full), report
+    return build(config, report, full=full, jobs=jobs), report
 
 
 def rewrite(path: Path, text: str) -> None:
@@ -374,6 +377,7 @@ def test_a_rebuild_lists_unchanged_repositories_from_the_rows_it_remembers(
     assert set(memory.rows) == {"acme/api", "acme/web", "library/busybox"}
     assert memory.rows["acme/web"].tag_count == 2
     memory.rows["acme/web"] = memory.rows["acme/web"]._replace(tag_count=99)
+    del memory.row_markup["acme/web"]  # its markup is made again, from the remembered row
     with (state.state_dir(output) / state.MEMORY_FILE).open("wb") as f:
         state.dump_to(memory, f)
 
@@ -390,6 +394,98 @@ def test_a_rebuild_lists_unchanged_repositories_from_the_rows_it_remembers(
     assert (listed_tags("api"), listed_tags("web")) == ("2", "1")
     remembered = state.load_memory(output)
     assert remembered is not None and remembered.rows["acme/web"].tag_count == 1
+
+
+def index_rows(output: Path) -> dict[str, str]:
+    """Repository name → its row in the index page's tables, as the page has it."""
+    page = BeautifulSoup((output / "index.html").read_text(), "html.parser")
+    return {row.a.string: str(row) for row in page.select("table.repos tbody tr")}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_rebuild_redoes_the_index_rows_of_changed_repositories_only(
+    tmp_path: Path, jobs: int
+) -> None:
+    """The index page of a rebuild shows the new tag count and date of the repository that
+    changed, the other rows as they were, and is a full build's, byte for byte.
+
+    On two cores the worker renders the index page of a small rebuild: the markup of the
+    rows it made comes back to the parent, which remembers every row's for the next build.
+    """
+    root = tmp_path / "storage"
+    ids = base_storage(root)
+    output, full = tmp_path / "inc" / "site", tmp_path / "full" / "site"
+    run(root, output, jobs=jobs)
+    before = index_rows(output)
+    assert ">1</td>" in before["api"] and "2015-01-01" in before["api"]
+    # A new tag in acme/api, pushed later than the others.
+    rewrite(root / "repositories/acme/api/tag_2.0", ids["web2"])
+    rewrite(root / "repositories/acme/api/tag2.0_json", '{"last_update": 1700000000}')
+    run(root, output, jobs=jobs)
+    run(root, full, full=True, jobs=jobs)
+    after = index_rows(output)
+    assert ">2</td>" in after["api"] and "2023-11-14" in after["api"]
+    assert {k: v for k, v in after.items() if k != "api"} == {
+        k: v for k, v in before.items() if k != "api"}
+    assert (output / "index.html").read_bytes() == (full / "index.html").read_bytes()
+    mine, theirs = state.load_memory(output), state.load_memory(full)
+    assert mine is not None and theirs is not None
+    assert list(mine.row_markup) == ["acme/api", "acme/web", "library/busybox"]
+    assert mine.row_markup == theirs.row_markup
+
+
+def test_a_rebuild_lists_unchanged_repositories_from_the_markup_it_remembers(
+    tmp_path: Path,
+) -> None:
+    """The markup of a clean repository's row is reused, not made again: shown by
+    falsifying it, as above."""
+    root = tmp_path / "storage"
+    ids = base_storage(root)
+    output = tmp_path / "site"
+    run(root, output)
+    memory = state.load_memory(output)
+    assert memory is not None
+    web = memory.row_markup["acme/web"]
+    assert '<td class="num">2</td>' in web
+    memory.row_markup["acme/web"] = web.replace('<td class="num">2</td>', '<td class="num">98</td>')
+    with (state.state_dir(output) / state.MEMORY_FILE).open("wb") as f:
+        state.dump_to(memory, f)
+    _add_tag(root, ids)  # acme/api changes, acme/web does not
+    run(root, output)
+    rows = index_rows(output)
+    assert '<td class="num">2</td>' in rows["api"]
+    assert '<td class="num">98</td>' in rows["web"]
+    _delete_tag(root, ids)  # acme/web changes: its row is made again
+    run(root, output)
+    assert '<td class="num">1</td>' in index_rows(output)["web"]
+
+
+def test_templates_that_do_not_use_the_row_filter_remember_no_markup(tmp_path: Path) -> None:
+    """A replaced repository table that writes its own rows: rebuilds equal full builds,
+    and the state holds no markup of rows."""
+    root = tmp_path / "storage"
+    ids = base_storage(root)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "_repository_table.html").write_text(
+        "<table class=\"repos\"><tbody>\n{% for repo in repos %}"
+        "<tr><td><a href=\"{{ url_for('repository', repo.namespace, repo.name) }}\">"
+        "{{ repo.name }}</a></td><td>{{ repo.tag_count }}</td>"
+        "<td>{{ repo.updated|moment(short=true) }}</td><td>{{ repo.size|size }}</td></tr>\n"
+        "{% endfor %}</tbody></table>\n"
+    )
+    incremental, full = tmp_path / "inc" / "site", tmp_path / "full" / "site"
+    run(root, incremental, templates_dir=templates)
+    run(root, full, full=True, templates_dir=templates)
+    for change in (_add_tag, _push_image, _add_repository, _delete_repository):
+        change(root, ids)
+        run(root, incremental, templates_dir=templates)
+        run(root, full, full=True, templates_dir=templates)
+        assert files(incremental) == files(full), change.__name__
+        memory = state.load_memory(incremental)
+        assert memory is not None and memory.row_markup == {} and memory.rows
+        if change is _add_tag:
+            assert "<td>2</td>" in index_rows(incremental)["api"]
 
 
 def test_the_change_feeds_list_what_changed(tmp_path: Path) -> None:

@@ -26,9 +26,11 @@ recomputes relative hints from the reader's clock.
 or row repeats is done once: the date, size and image-id markup of table
 rows comes from Python (`Fragments`, the `moment`, `size` and `image_link`
 filters), and so does the whole row of a repository in lists
-(`repository_row`: the index page has one per repository, redone by every
-rebuild); `_macros.html` is imported without context (Jinja builds it once),
-`site`/`url_for`/`now` are globals, plain URLs are formatted without checks
+(`repository_row`, and `repository_rows` for a whole table: the index page
+has one per repository, redone by every rebuild, which reuses the markup of
+the rows that did not change: `Fragments.repository_row`); `_macros.html`
+is imported without context (Jinja builds it once), `site`/`url_for`/`now`
+are globals, plain URLs are formatted without checks
 (`paths.url_builder`), and the views compute what rows show
 (tests/test_html_fragments.py holds the markup to what the macros and the
 templates made).
@@ -56,6 +58,7 @@ from generator.emit.html_data import (
     ListedRepository,
     Moment,
     NamespaceView,
+    RepositoryRow,
     RepositoryView,
     SiteData,
     Size,
@@ -198,6 +201,8 @@ class Fragments:
         self._moments: dict[tuple[int, Any], Markup] = {}
         self._sizes: dict[tuple[int, bool, bool], Markup] = {}
         self.image_link = _remembered(self._image_link, self.REMEMBERED)
+        self._row_markup: dict[str, str] | None = None
+        self._rows: dict[str, RepositoryRow] = {}
 
     def moment(self, value: Moment | None, short: bool = False) -> Markup:
         """`<time>` (the date alone when `short`) and its relative hint; `unknown` for none."""
@@ -243,6 +248,12 @@ class Fragments:
             self._sizes[stored, complete, compressed] = html
         return html
 
+    def remember_rows(self, markup: dict[str, str], rows: dict[str, RepositoryRow]) -> None:
+        """Have `repository_row` reuse and add to `markup`: the rows' markup by full name,
+        which goes with the `RepositoryRow`s the build keeps by full name (`rows`)."""
+        self._row_markup = markup
+        self._rows = rows
+
     def repository_row(self, repo: ListedRepository | RepositoryView) -> Markup:
         """A repository's `<tr>` in a list (`_repository_table.html`): name, tags, update, size.
 
@@ -250,11 +261,37 @@ class Fragments:
         the registry, and a row made by Jinja costs three times this one. The
         numbers come from the repository's `RepositoryRow` (what `updated`
         and `size` are made of), and none needs escaping.
+
+        The index page is redone by every rebuild, and a row's markup is the
+        same as long as its `RepositoryRow` and its repository are (all else
+        it shows is in the build's key: base URL, `SOURCE_DATE_EPOCH`, this
+        code). So the markup of a row the build keeps by name is remembered
+        with it (`remember_rows`, `state.Memory.row_markup`): a rebuild makes
+        the rows of the repositories that changed, and reuses the others.
         """
+        return Markup(self._row_markup_of(repo))
+
+    def repository_rows(self, repos: Sequence[ListedRepository | RepositoryView]) -> Markup:
+        """The `repository_row` of each of `repos`, a line apart: a Jinja loop over them
+        without its cost per row (the index page's table has thousands)."""
+        return Markup("\n".join(map(self._row_markup_of, repos)))
+
+    def _row_markup_of(self, repo: ListedRepository | RepositoryView) -> str:
         row = repo.row
+        markup = self._row_markup
+        if markup is not None:
+            name = repo.full_name
+            if self._rows.get(name) is row:
+                html = markup.get(name)
+                if html is None:
+                    html = markup[name] = self._repository_row(repo, row)
+                return html
+        return self._repository_row(repo, row)
+
+    def _repository_row(self, repo: ListedRepository | RepositoryView, row: RepositoryRow) -> str:
         name, description, updated, stored = repo.name, repo.description, row.updated, row.size
         href = self.url_for("repository", repo.namespace, name)
-        return Markup(
+        return (
             f'    <tr>\n      <td><a href="{_text(href)}">{_text(name)}</a>'
             f"{_PRIVATE if repo.private else ''}"
             f"{_DESCRIPTION.format(escape(description)) if description else ''}</td>\n"
@@ -306,11 +343,12 @@ class Pages:
         self.url_pattern = functools.partial(paths.url_pattern, base_url=config.base_url)
         self._listed: frozenset[str] | None = None
         now = self.site.built.timestamp if self.site.built else None
-        fragments = Fragments(self.url_for, now)
+        fragments = self.fragments = Fragments(self.url_for, now)
         self.env.filters["moment"] = fragments.moment
         self.env.filters["size"] = fragments.size
         self.env.filters["image_link"] = fragments.image_link
         self.env.filters["repository_row"] = fragments.repository_row
+        self.env.filters["repository_rows"] = fragments.repository_rows
         # Globals, not render variables: the same for every page, and so visible to an
         # `{% import %}` without context, whose module Jinja then makes once, not per page.
         self.env.globals.update(
@@ -376,6 +414,8 @@ def site_outputs(
     del report  # storage problems are reported by the crawl; templates are fatal
     pages = Pages(config)
     data = SiteData(selection.repositories, selection.images, registry, selection.rows)
+    if selection.row_markup is not None:
+        pages.fragments.remember_rows(selection.row_markup, data.rows)
 
     def page(
         names: tuple[str, ...], render: Callable[[], str | bytes], unit: str = units.SITE

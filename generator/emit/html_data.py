@@ -19,6 +19,7 @@ tag the registry lists, artifacts and tags without a v1 view included.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 import sys
 import time
@@ -586,6 +587,9 @@ def repository_rows(
 # --- building the views ----------------------------------------------------------------------
 
 
+_FULL_NAME = operator.attrgetter("full_name")
+
+
 class SiteData:
     """Every view of one build, computed lazily, and only for the pages made.
 
@@ -665,7 +669,7 @@ class SiteData:
     @cached_property
     def _shared_names(self) -> frozenset[str]:
         """Full names that more than one repository shows (v2 `busybox` and `library/busybox`)."""
-        counts = Counter(r.full_name for r in self._repositories)
+        counts = Counter(map(_FULL_NAME, self._repositories))
         return frozenset(name for name, count in counts.items() if count > 1)
 
     @cached_property

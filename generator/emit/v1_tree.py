@@ -52,6 +52,9 @@ class Selection:
     """What lists of repositories show of each (by full name) that is known to be current: the
     rows the previous build remembered of repositories whose unit is clean. The HTML emitter
     adds the rows it computes, and the build remembers them all (`html_data.RepositoryRow`)."""
+    row_markup: dict[str, str] | None = field(default=None, compare=False)
+    """The markup of the rows above (by full name) known to be current, kept like them; the
+    HTML emitter adds the markup it makes (the `repository_row` filter, `emit/html.py`)."""
 
     def wants(self, unit: str) -> bool:
         """Whether an emitter should produce `unit`'s outputs in this build (and this process)."""
@@ -68,7 +71,7 @@ class Selection:
         """
         if self.dirty is None:
             return [r for r in self.repositories if self.wants(units.repository(r.full_name))]
-        names = _named(self.dirty, units.repository(""))
+        names = dirty_names(self.dirty, units.repository(""))
         chosen = [r for r in self.repositories if r.full_name in names] if names else []
         return [r for r in chosen if self.wants(units.repository(r.full_name))]
 
@@ -76,12 +79,12 @@ class Selection:
         """The images whose unit this build (and process) emits, in order (see above)."""
         if self.dirty is None:
             return [i for i in self.images if self.wants(units.image(i.id))]
-        ids = _named(self.dirty, units.image(""))
+        ids = dirty_names(self.dirty, units.image(""))
         chosen = compress(self.images, map(ids.__contains__, map(_ID, self.images))) if ids else ()
         return [i for i in chosen if self.wants(units.image(i.id))]
 
 
-def _named(dirty: frozenset[str], prefix: str) -> set[str]:
+def dirty_names(dirty: frozenset[str], prefix: str) -> set[str]:
     """The names in the units of `dirty` that start with `prefix` (`units.repository("")`)."""
     return {unit[len(prefix):] for unit in dirty if unit.startswith(prefix)}
 
