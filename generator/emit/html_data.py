@@ -50,7 +50,7 @@ _YEAR_10000 = 253_402_300_800
 # --- small values ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Moment:
     """A point in time, shown in ISO form with a relative hint."""
 
@@ -146,7 +146,7 @@ def relative(seconds: int) -> str:
     return "just now"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Size:
     """A number of stored bytes, perhaps a lower bound (a layer was missing)."""
 
@@ -196,7 +196,7 @@ def command_text(value: Any) -> str:
 # --- the views -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TagView:
     tag: Tag
     image: Image | None
@@ -474,9 +474,9 @@ class NamespaceView:
 class LayerView:
     """One step of an image's history (the image itself first).
 
-    Slotted, its fields set when made: a build keeps one per image (image
-    pages share their ancestors'), and a lazily cached attribute gave each
-    a dictionary of 400 bytes.
+    Slotted, its fields set when made: a history makes one per ancestor
+    (`SiteData.layer`), and a lazily cached attribute gave each a dictionary
+    of 400 bytes.
     """
 
     image_id: str
@@ -612,10 +612,9 @@ class SiteData:
         self._repositories = sorted(repositories, key=lambda r: (r.namespace, r.name))
         self._images = {image.id: image for image in images}
         self._total: dict[str, Size | None] = {}
-        self._facts: dict[str, tuple[Moment | None, str]] = {}
+        self._facts: dict[str, tuple[Moment | None, str, str]] = {}
         self._pushed: dict[int, tuple[int | None, ...]] = {}
         self._sizes: dict[int, Size | None] = {}
-        self._layers: dict[str, LayerView] = {}
         self._views: dict[int, RepositoryView] = {}
         self._namespaces: dict[str, NamespaceView] = {}
         self.rows: dict[str, RepositoryRow] = {} if rows is None else rows
@@ -784,7 +783,7 @@ class SiteData:
 
     def _tag(self, tag: Tag, pushed: int | None) -> TagView:
         image = self.image(tag.image_id)
-        created, platform = self._image_facts(image) if image else (None, "")
+        created, platform, _ = self._image_facts(image) if image else (None, "", "")
         return TagView(
             tag=tag,
             image=image,
@@ -796,12 +795,18 @@ class SiteData:
             platform=platform,
         )
 
-    def _image_facts(self, image: Image) -> tuple[Moment | None, str]:
-        """The image's `created` and platform: its JSON is read once, not once per view."""
+    def _image_facts(self, image: Image) -> tuple[Moment | None, str, str]:
+        """The image's `created`, platform and build step: its JSON is read once, not once
+        per view (nor kept: it is read from the storage)."""
         facts = self._facts.get(image.id)
         if facts is None:
             config = image.config
-            facts = self._facts[image.id] = (Moment.parse(config.get("created")), _platform(config))
+            step = config.get("container_config")
+            facts = self._facts[image.id] = (
+                Moment.parse(config.get("created")),
+                _platform(config),
+                command_text(step.get("Cmd")) if isinstance(step, dict) else "",
+            )
         return facts
 
     # -- images --------------------------------------------------------------------------
@@ -817,23 +822,19 @@ class SiteData:
         )
 
     def layer(self, image_id: str) -> LayerView:
-        view = self._layers.get(image_id)
-        if view is None:
-            image = self.image(image_id)
-            if image is None:
-                view = LayerView(image_id, None, False, None, None)
-            else:
-                size = None
-                if image.layer_size is not None:
-                    size = Size(image.layer_size, compressed=image.compression is not None)
-                config = image.config.get("container_config")
-                view = LayerView(
-                    image_id, image, self.has_page(image), size, image.compression,
-                    self._image_facts(image)[0],
-                    command_text(config.get("Cmd")) if isinstance(config, dict) else "",
-                )
-            self._layers[image_id] = view
-        return view
+        """One step of a history, made when asked: image pages show their ancestors' steps,
+        and keeping one per image (with its size) held 14 MB per process at 20,000
+        repositories; what is costly in it (from the JSON) is kept in `_image_facts`."""
+        image = self.image(image_id)
+        if image is None:
+            return LayerView(image_id, None, False, None, None)
+        size = None
+        if image.layer_size is not None:
+            size = Size(image.layer_size, compressed=image.compression is not None)
+        created, _, step = self._image_facts(image)
+        return LayerView(
+            image_id, image, self.has_page(image), size, image.compression, created, step
+        )
 
     def total_size(self, image: Image) -> Size | None:
         """The image's layer plus its ancestors' layers."""
