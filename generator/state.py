@@ -110,6 +110,10 @@ class Memory:
     rows: dict[str, Any] = field(default_factory=dict)
     """Repository → what lists of repositories show of it (`html_data.RepositoryRow`): the
     next build lists the repositories that did not change without computing their tags."""
+    hidden: frozenset[str] | None = None
+    """The images the build's selection left out (`v1_tree.hidden_images`): the next build
+    selects from the registry it remembers without walking every repository again (None:
+    not known)."""
     origin: _Origin | None = field(default=None, compare=False, repr=False)
     """Where it was read from, chunk by chunk (not written): `dump_to` copies the chunks
     whose entries the next memory holds unchanged rather than pickling them again."""
