@@ -53,7 +53,7 @@ from generator.report import Problem
 
 log = logging.getLogger("sitegen")
 
-FORMAT = 6
+FORMAT = 7
 """Bump when what these files hold changes shape: old state is then ignored."""
 STATE_SUFFIX = ".state"
 SOURCES_FILE = "sources.pickle"
@@ -232,8 +232,9 @@ def dump_to(
     """Pickle `value` into `file` as it goes.
 
     A `Memory` is written as several pickles: itself without its large
-    fields, then each of those as chunks of entries, each field ended by an
-    empty chunk. A pickler remembers every object it wrote (to write a
+    fields, then each of those as chunks of entries (a tuple of their keys
+    and a tuple of their values: read back without a pair for each entry),
+    each field ended by an empty chunk. A pickler remembers every object it wrote (to write a
     shared one once): over the crawl of 20,000 repositories that memo alone
     is over 100 MB, a chunk's under one (and it dumps twice as fast).
 
@@ -254,8 +255,8 @@ def dump_to(
             else:  # streamed: a whole tree's manifest is made as it is read
                 items = iter(entries.items())
                 while chunk := list(itertools.islice(items, _CHUNK)):
-                    _pickler(file).dump(chunk)
-            _pickler(file).dump([])
+                    _pickler(file).dump(tuple(zip(*chunk, strict=True)))
+            _pickler(file).dump(())
 
 
 class _Copier:
@@ -294,7 +295,7 @@ class _Copier:
             end = i + 1
             while end < len(keys) and end - i < _CHUNK and (name, keys[end]) not in self.chunks:
                 end += 1
-            _pickler(file).dump(list(zip(keys[i:end], values[i:end], strict=True)))
+            _pickler(file).dump((tuple(keys[i:end]), tuple(values[i:end])))
             i = end
 
     def _copied(
@@ -326,8 +327,8 @@ def _load_chunks(memory: Memory, file: BinaryIO, crawl: bool = True) -> None:
         while chunk := pickle.load(file):
             end = file.tell()
             if keep:
-                found.update(chunk)
-                keys, values = zip(*chunk, strict=True)
+                keys, values = chunk
+                found.update(zip(keys, values, strict=True))
                 chunks[name, keys[0]] = _Chunk(start, end, keys, values)
             start = end
         setattr(memory, name, found)
