@@ -210,7 +210,8 @@ class _Build:
                     listings=found.kept_listings(),
                 ), f)
             found.release()
-        selection = v1_tree.select(registry, self.config.include_private)
+        hidden = v1_tree.hidden_images(registry, self.config.include_private)
+        selection = v1_tree.select(registry, self.config.include_private, hidden)
         dirty: frozenset[str] | None = None
         gone: frozenset[str] = frozenset()
         changed_repos: set[str] | None = None
@@ -218,7 +219,10 @@ class _Build:
         self.search_memory = memory.search if trusted and memory is not None else None
         if trusted and memory is not None:
             old_registry = _remembered(memory)
-            old_selection = v1_tree.select(old_registry, self.config.include_private)
+            # The images the last build hid, for the registry it remembers: not walked again.
+            old_selection = v1_tree.select(
+                old_registry, self.config.include_private, memory.hidden
+            )
             dirty, changed_repos, self.search_changes, gone = dirty_units(
                 old_selection, selection, old_registry, registry
             )
@@ -245,7 +249,7 @@ class _Build:
                 registry=None if cache else registry, published=published, feed=feed,
                 problems=unit_problems, search=self.search_memory,
                 rows=_all_rows(selection, registry, rows, names),
-                row_markup=_in_order(names, markup),
+                row_markup=_in_order(names, markup), hidden=hidden,
             )
             with writer.state_file(state.MEMORY_FILE) as f:
                 state.dump_to(remembered, f, previous=memory)
@@ -481,8 +485,7 @@ def _keep(
     the name of every unit this build has to look each one up.
     """
     kept = list(filterfalse(redo.__contains__, memory.manifest))
-    for unit in kept:
-        writer.keep(unit)
+    writer.keep_all(kept)
     problems = memory.problems
     return {unit: problems[unit] for unit in filter(problems.__contains__, kept)}
 

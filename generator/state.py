@@ -115,6 +115,10 @@ class Memory:
     """Repository → the markup of its row in lists (the `repository_row` filter of
     `emit/html.py`), kept as `rows` are: the next build's index page reuses the rows of the
     repositories that did not change. Empty when the templates do not use the filter."""
+    hidden: frozenset[str] | None = None
+    """The images the build's selection left out (`v1_tree.hidden_images`): the next build
+    selects from the registry it remembers without walking every repository again (None:
+    not known)."""
     origin: _Origin | None = field(default=None, compare=False, repr=False)
     """Where it was read from, chunk by chunk (not written): `dump_to` copies the chunks
     whose entries the next memory holds unchanged rather than pickling them again."""
@@ -235,8 +239,9 @@ def dump_to(
     """Pickle `value` into `file` as it goes.
 
     A `Memory` is written as several pickles: itself without its large
-    fields, then each of those as chunks of entries, each field ended by an
-    empty chunk. A pickler remembers every object it wrote (to write a
+    fields, then each of those as chunks of entries (a tuple of their keys
+    and a tuple of their values: read back without a pair for each entry),
+    each field ended by an empty chunk. A pickler remembers every object it wrote (to write a
     shared one once): over the crawl of 20,000 repositories that memo alone
     is over 100 MB, a chunk's under one (and it dumps twice as fast).
 
@@ -257,8 +262,8 @@ def dump_to(
             else:  # streamed: a whole tree's manifest is made as it is read
                 items = iter(entries.items())
                 while chunk := list(itertools.islice(items, _CHUNK)):
-                    _pickler(file).dump(chunk)
-            _pickler(file).dump([])
+                    _pickler(file).dump(tuple(zip(*chunk, strict=True)))
+            _pickler(file).dump(())
 
 
 class _Copier:
@@ -297,7 +302,7 @@ class _Copier:
             end = i + 1
             while end < len(keys) and end - i < _CHUNK and (name, keys[end]) not in self.chunks:
                 end += 1
-            _pickler(file).dump(list(zip(keys[i:end], values[i:end], strict=True)))
+            _pickler(file).dump((tuple(keys[i:end]), tuple(values[i:end])))
             i = end
 
     def _copied(
@@ -329,8 +334,8 @@ def _load_chunks(memory: Memory, file: BinaryIO, crawl: bool = True) -> None:
         while chunk := pickle.load(file):
             end = file.tell()
             if keep:
-                found.update(chunk)
-                keys, values = zip(*chunk, strict=True)
+                keys, values = chunk
+                found.update(zip(keys, values, strict=True))
                 chunks[name, keys[0]] = _Chunk(start, end, keys, values)
             start = end
         setattr(memory, name, found)

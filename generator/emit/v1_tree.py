@@ -89,27 +89,41 @@ def dirty_names(dirty: frozenset[str], prefix: str) -> set[str]:
     return {unit[len(prefix):] for unit in dirty if unit.startswith(prefix)}
 
 
-def select(registry: Registry, include_private: bool) -> Selection:
+def select(
+    registry: Registry, include_private: bool, hidden: frozenset[str] | None = None
+) -> Selection:
     """Drop private repositories, and images reachable only from them, unless asked not to.
 
     Images no repository reaches (left by a deleted repository) stay
     published, as 0.9.1 still served them. A rebuild selects twice (the old
     registry and the new): the filters run at C speed, and the walk from the
-    public repositories only when those private reach some image.
+    public repositories only when those private reach some image. `hidden`:
+    the images `hidden_images` finds in `registry`, when known (a rebuild
+    remembers the last build's, for the registry it crawled).
     """
     if include_private:
         return Selection(registry.repositories, registry.images)
     repositories = registry.repositories
-    private = list(map(_PRIVATE, repositories))
-    public = tuple(compress(repositories, map(operator.not_, private)))
-    hidden = _reachable(registry, compress(repositories, private))
-    if hidden:
-        hidden -= _reachable(registry, public)
+    public = tuple(compress(repositories, map(operator.not_, map(_PRIVATE, repositories))))
+    if hidden is None:
+        hidden = hidden_images(registry, include_private)
     images = registry.images
     if hidden:
         shown = map(operator.not_, map(hidden.__contains__, map(_ID, images)))
         images = tuple(compress(images, shown))
     return Selection(public, images)
+
+
+def hidden_images(registry: Registry, include_private: bool) -> frozenset[str]:
+    """The ids of the images `select` leaves out: reachable from private repositories only."""
+    if include_private:
+        return frozenset()
+    repositories = registry.repositories
+    private = list(map(_PRIVATE, repositories))
+    hidden = _reachable(registry, compress(repositories, private))
+    if hidden:
+        hidden -= _reachable(registry, compress(repositories, map(operator.not_, private)))
+    return frozenset(hidden)
 
 
 _PRIVATE = operator.attrgetter("private")

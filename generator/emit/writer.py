@@ -84,6 +84,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -351,6 +352,17 @@ class SiteWriter:
         self._kept_files += kept.count("\0") + 1 if kept else 0
         self._redone = None
 
+    def keep_all(self, kept: list[str]) -> None:
+        """`keep` each unit of `kept`, at C speed: a rebuild after one change keeps the
+        75,000 units of 20,000 repositories, and a Python call each was 0.05 s of it."""
+        if not self.patching:
+            raise BuildError("internal: cannot keep units when swapping a whole tree")
+        files = list(map(self._previous.get, kept, repeat("", len(kept))))
+        self._units.update(zip(kept, files, strict=True))  # carried over packed: never unpacked
+        self._kept_files += sum(map(str.count, files, repeat("\0", len(files))))
+        self._kept_files += len(files) - files.count("")
+        self._redone = None
+
     def claims(self) -> Claims:
         """Everything this writer claimed, for the parent of a split build (`absorb`)."""
         written = {u: f for u, f in self._units.items() if isinstance(f, list)}
@@ -414,10 +426,14 @@ class SiteWriter:
         """
         if not self.patching:
             return _Sorted(self._packed)
-        return {
-            unit: files if isinstance(files, str) else pack(unit, files)
-            for unit, files in sorted(self._units.items())
-        }
+        # At C speed but for the units written (the kept ones, most, are packed already).
+        claimed = self._units
+        names = sorted(claimed)  # (by name alone: sorting the pairs takes ten times longer)
+        found = dict(zip(names, map(claimed.__getitem__, names), strict=True))
+        written = compress(found, map(isinstance, found.values(), repeat(list)))
+        for unit in list(written):
+            found[unit] = pack(unit, found[unit])  # type: ignore[arg-type] (a list: written)
+        return found
 
     @property
     def files(self) -> int:

@@ -17,11 +17,12 @@ from generator.config import Config
 from generator.errors import ConfigError
 from generator.model import Registry
 from generator.report import Report
-from generator.sources import v1, v1_layout, v2, v2_layout
+from generator.sources import v1, v1_layout, v2_layout
 
 Crawler = Callable[[Path, Report], Registry]
 
-CRAWLERS: dict[str, Crawler] = {"v1": v1.crawl, "v2": v2.crawl}
+LAYOUTS = ("v1", "v2")
+"""The storage layouts a folder may hold (`source_type`, besides `auto` and `http`)."""
 
 
 def detect(root: Path) -> str:
@@ -42,19 +43,18 @@ def detect(root: Path) -> str:
 
 
 def open_source(
-    root: Path, source_type: str = "auto", *, platform: str = v2.DEFAULT_PLATFORM
+    root: Path, source_type: str = "auto", *, platform: str | None = None
 ) -> Crawler:
-    """The crawler for `root`; `platform` picks the child of a v2 list that v1 views show."""
+    """The crawler for `root`; `platform` picks the child of a v2 list that v1 views show
+    (`v2.DEFAULT_PLATFORM` if None)."""
     kind = detect(root) if source_type == "auto" else source_type
-    try:
-        crawler = CRAWLERS[kind]
-    except KeyError:
-        raise ConfigError(
-            f"'source_type': {kind!r} is not one of {', '.join(['auto', *CRAWLERS])}"
-        ) from None
-    if crawler is v2.crawl:
-        return functools.partial(v2.crawl, platform=platform)
-    return crawler
+    if kind == "v1":
+        return v1.crawl
+    if kind == "v2":
+        from generator.sources import v2  # (and its manifest parsers): not for v1 storage
+
+        return functools.partial(v2.crawl, platform=platform or v2.DEFAULT_PLATFORM)
+    raise ConfigError(f"'source_type': {kind!r} is not one of {', '.join(['auto', *LAYOUTS])}")
 
 
 def crawler_for(config: Config) -> Callable[[Report], Registry]:
