@@ -27,6 +27,7 @@ figures; the ratios, measured in the same run, move less.
 from __future__ import annotations
 
 import argparse
+import compileall
 import hashlib
 import json
 import os
@@ -224,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "sitegen-bench")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
+    # Compiled once, as `pip install` compiles an installed sitegen: each build below then
+    # loads its modules rather than compiling them (PYTHONDONTWRITEBYTECODE, set on some
+    # machines, keeps a run from writing what it compiled).
+    compileall.compile_dir(ROOT / "generator", quiet=1)
     source = storage(args.work, args.repos, args.seed)
     print((source / ".complete").read_text().strip(), flush=True)
     undo = Undo(source)  # the one-change steps modify the storage; put it back at the end

@@ -1,7 +1,5 @@
 """`python -m generator` runs the sitegen CLI."""
 
-import sys
+from generator.cli import run
 
-from generator.cli import main
-
-sys.exit(main())
+run()

@@ -304,24 +304,31 @@ class _Build:
         """
         found: dict[str, list[Problem]] = {unit: list(p) for unit, p in kept.items() if p}
         markup = selection.row_markup if selection.row_markup is not None else {}
+        rows = selection.rows if selection.rows is not None else {}
 
         def emit_units(
             share: Selection, advance: Advance
-        ) -> tuple[dict[str, list[Problem]], dict[str, str]]:
-            # The markup of rows this half made was added last to `markup` (its copy of it,
-            # in the forked worker): it goes back to the parent, which remembers it.
-            before = len(markup)
+        ) -> tuple[dict[str, list[Problem]], dict[str, str], dict[str, RepositoryRow]]:
+            # The rows and their markup this half made were added last to `rows` and `markup`
+            # (its copies of them, in the forked worker): they go back to the parent, which
+            # remembers them.
+            markup_before, rows_before = len(markup), len(rows)
             problems = self._emit_units(writer, share, registry, advance)
-            return problems, dict(itertools.islice(markup.items(), before, None))
+            return (
+                problems,
+                dict(itertools.islice(markup.items(), markup_before, None)),
+                dict(itertools.islice(rows.items(), rows_before, None)),
+            )
 
         with self.progress.phase("render", unit="file") as advance:
             if self.jobs > 1 and forked.available() and selection.dirty != frozenset():
                 halves = parallel.split(emit_units, selection, writer, advance)
             else:
                 halves = (emit_units(selection, advance),)
-        for half, made in halves:
+        for half, made, made_rows in halves:
             found.update(half)
             markup.update(made)
+            rows.update(made_rows)
         for unit in sorted(found):
             for problem in found[unit]:
                 self.report.problems.append(problem)

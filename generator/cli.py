@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 from generator import __version__
 from generator.build import DEFAULT_JOBS, build
@@ -23,6 +23,24 @@ from generator.progress import Progress
 from generator.report import Report
 
 log = logging.getLogger("sitegen")
+
+
+def run() -> NoReturn:
+    """The `sitegen` command: `main`, then exit without tearing the interpreter down.
+
+    What a build holds lives until the end, and freeing it object by object
+    (the crawl of 20,000 repositories is 150,000 of them) took 0.13 s, a
+    twentieth of a rebuild after one push. Everything sitegen writes is
+    closed by then; the log and the standard streams are flushed here.
+    """
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            code = code or 1
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,9 @@ tag the registry lists, artifacts and tags without a v1 view included.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
 import operator
 import re
 import sys
@@ -27,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from generator.model import Image, Registry, Repository, Tag
@@ -588,6 +591,8 @@ def repository_rows(
 
 
 _FULL_NAME = operator.attrgetter("full_name")
+_TAGS = operator.attrgetter("tags")
+_VALUE = operator.attrgetter("value")
 
 
 class SiteData:
@@ -617,6 +622,7 @@ class SiteData:
         self._sizes: dict[int, Size | None] = {}
         self._views: dict[int, RepositoryView] = {}
         self._namespaces: dict[str, NamespaceView] = {}
+        self._scans = 0
         self.rows: dict[str, RepositoryRow] = {} if rows is None else rows
 
     # -- which images have pages ---------------------------------------------------------
@@ -707,7 +713,7 @@ class SiteData:
         template reads more than its names.
         """
         found: list[tuple[Any, Any]] = []
-        for repository in self._naming.get(image_id, ()):
+        for repository in self._repositories_naming(image_id):
             if repository.v2 is None:
                 named = NamedRepository(repository, self.repository_view)
                 # Each tag names one image, so each is read here once: nothing to keep.
@@ -719,6 +725,37 @@ class SiteData:
             found.extend((view, tag) for tag in (*view.tags, *view.signatures)
                          if image_id in tag.image_ids)
         return tuple(found)
+
+    SCANS = 16
+    """Image pages that find their tags by a scan of every tag rather than from `_naming`:
+    a rebuild makes a few image pages, and the map of 20,000 repositories takes 0.1 s to
+    make (a full build makes it after the first few)."""
+
+    def _repositories_naming(self, image_id: str) -> Sequence[Repository]:
+        """The repositories with a tag naming `image_id`, in order (as `_naming` has them)."""
+        if "_naming" in self.__dict__ or self._scans >= self.SCANS or not self._all_v1:
+            return self._naming.get(image_id, ())
+        self._scans += 1
+        values, ends = self._tag_values
+        # A tag's value holds its image id, perhaps with whitespace (`Tag.image_id`): the
+        # tags whose value holds `image_id` are found at C speed, then checked exactly.
+        holding = compress(itertools.count(), map(operator.contains, values, repeat(image_id)))
+        found = dict.fromkeys(bisect.bisect_right(ends, i) for i in holding)
+        repositories = self._repositories
+        return [repositories[i] for i in found
+                if any(tag.image_id == image_id for tag in repositories[i].tags)]
+
+    @cached_property
+    def _all_v1(self) -> bool:
+        return all(r.v2 is None for r in self._repositories)
+
+    @cached_property
+    def _tag_values(self) -> tuple[list[str], list[int]]:
+        """The value of every tag, repository by repository in order, and where each
+        repository's tags end in that list."""
+        tags = list(map(_TAGS, self._repositories))
+        values = list(map(_VALUE, itertools.chain.from_iterable(tags)))
+        return values, list(itertools.accumulate(map(len, tags)))
 
     @cached_property
     def _naming(self) -> dict[str, list[Repository]]:
