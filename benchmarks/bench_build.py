@@ -147,6 +147,10 @@ def run_build(source: Path, output: Path, *extra: str) -> tuple[float, int, int,
     """(seconds, peak RSS of the largest process, peak summed PSS, summary line) of one build."""
     command = [sys.executable, "-m", "generator", "build", "--source", str(source),
                "--output", str(output), *extra]
+    # What the step before wrote is on the disk first: `cp -r` of the output, or a full
+    # build, leaves 700 MB of dirty pages whose writeback, timed with the next build, made
+    # a one-change rebuild 30% slower (3.4 s instead of 2.6 s at 20,000 repositories).
+    os.sync()
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     sampler = MemorySampler(proc.pid)
@@ -253,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
 def _steps(source: Path, output: Path, work: Path, rows: list[tuple[str, float, int, str]],
            step: Callable[..., float], undo: Undo) -> int:
     full = step("full build")
+    os.sync()  # the floor is timed on a settled disk too (see `run_build`)
     read_s, files = read_floor(source)
     copy_s = copy_floor(output, work)
     floor = read_s + copy_s
