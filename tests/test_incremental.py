@@ -360,6 +360,17 @@ def test_one_change_rewrites_only_the_files_it_changes(tmp_path: Path) -> None:
     assert result.written < 20
 
 
+def built_with_memory(tmp_path: Path) -> tuple[Path, dict[str, str], Path, state.Memory]:
+    """(storage, its ids, site, the state it left) of a first build of `base_storage`."""
+    root = tmp_path / "storage"
+    ids = base_storage(root)
+    output = tmp_path / "site"
+    run(root, output)
+    memory = state.load_memory(output)
+    assert memory is not None
+    return root, ids, output, memory
+
+
 def test_a_rebuild_lists_unchanged_repositories_from_the_rows_it_remembers(
     tmp_path: Path,
 ) -> None:
@@ -368,12 +379,7 @@ def test_a_rebuild_lists_unchanged_repositories_from_the_rows_it_remembers(
     Shown by falsifying a remembered row: a rebuild that changes another
     repository lists it as remembered, one that changes it computes it again.
     """
-    root = tmp_path / "storage"
-    ids = base_storage(root)
-    output = tmp_path / "site"
-    run(root, output)
-    memory = state.load_memory(output)
-    assert memory is not None
+    root, ids, output, memory = built_with_memory(tmp_path)
     assert set(memory.rows) == {"acme/api", "acme/web", "library/busybox"}
     assert memory.rows["acme/web"].tag_count == 2
     memory.rows["acme/web"] = memory.rows["acme/web"]._replace(tag_count=99)
@@ -439,12 +445,7 @@ def test_a_rebuild_lists_unchanged_repositories_from_the_markup_it_remembers(
 ) -> None:
     """The markup of a clean repository's row is reused, not made again: shown by
     falsifying it, as above."""
-    root = tmp_path / "storage"
-    ids = base_storage(root)
-    output = tmp_path / "site"
-    run(root, output)
-    memory = state.load_memory(output)
-    assert memory is not None
+    root, ids, output, memory = built_with_memory(tmp_path)
     web = memory.row_markup["acme/web"]
     assert '<td class="num">2</td>' in web
     memory.row_markup["acme/web"] = web.replace('<td class="num">2</td>', '<td class="num">98</td>')
