@@ -29,7 +29,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from generator.model import Image, Registry, Repository, Tag
@@ -739,7 +738,9 @@ class SiteData:
         values, ends = self._tag_values
         # A tag's value holds its image id, perhaps with whitespace (`Tag.image_id`): the
         # tags whose value holds `image_id` are found at C speed, then checked exactly.
-        holding = compress(itertools.count(), map(operator.contains, values, repeat(image_id)))
+        holding = itertools.compress(
+            itertools.count(), map(operator.contains, values, itertools.repeat(image_id))
+        )
         found = dict.fromkeys(bisect.bisect_right(ends, i) for i in holding)
         repositories = self._repositories
         return [repositories[i] for i in found
