@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import itertools
 import logging
 import operator
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import compress, filterfalse
+from itertools import compress, filterfalse, islice
 from pathlib import Path
 from typing import TypeVar
 
@@ -316,8 +315,8 @@ class _Build:
             problems = self._emit_units(writer, share, registry, advance)
             return (
                 problems,
-                dict(itertools.islice(markup.items(), markup_before, None)),
-                dict(itertools.islice(rows.items(), rows_before, None)),
+                dict(islice(markup.items(), markup_before, None)),
+                dict(islice(rows.items(), rows_before, None)),
             )
 
         with self.progress.phase("render", unit="file") as advance:
