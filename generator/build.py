@@ -319,10 +319,14 @@ class _Build:
                 dict(islice(rows.items(), rows_before, None)),
             )
 
+        dirty = selection.dirty
+        todo = "every unit" if dirty is None else f"{len(dirty)} units"
         with self.progress.phase("render", unit="file") as advance:
-            if self.jobs > 1 and forked.available() and selection.dirty != frozenset():
+            if self.jobs > 1 and forked.available() and units.worth_splitting(dirty):
+                log.info("rendering %s on two processes", todo)
                 halves = parallel.split(emit_units, selection, writer, advance)
             else:
+                log.info("rendering %s on one process", todo)
                 halves = (emit_units(selection, advance),)
         for half, made, made_rows in halves:
             found.update(half)

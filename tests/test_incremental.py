@@ -25,6 +25,7 @@ from bs4 import BeautifulSoup
 from generator import incremental, paths, state
 from generator.build import build
 from generator.config import Config
+from generator.emit import units
 from generator.emit.writer import JOURNAL, SiteWriter, remove_stale_staging, unpack
 from generator.report import Report
 from tests.support.storage import image_id, write_image, write_repository
@@ -410,14 +411,15 @@ def index_rows(output: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_rebuild_redoes_the_index_rows_of_changed_repositories_only(
-    tmp_path: Path, jobs: int
+    tmp_path: Path, jobs: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The index page of a rebuild shows the new tag count and date of the repository that
     changed, the other rows as they were, and is a full build's, byte for byte.
 
-    On two cores the worker renders the index page of a small rebuild: the markup of the
-    rows it made comes back to the parent, which remembers every row's for the next build.
+    On two cores (the rebuild split too), the markup of the rows the worker made comes back
+    to the parent, which remembers every row's for the next build.
     """
+    monkeypatch.setattr(units, "SPLIT_UNITS", 1)
     root = tmp_path / "storage"
     ids = base_storage(root)
     output, full = tmp_path / "inc" / "site", tmp_path / "full" / "site"
@@ -650,9 +652,10 @@ def test_a_build_with_other_settings_starts_from_nothing(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_rebuild_whose_new_file_is_a_kept_units_builds_everything(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, jobs: int
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, jobs: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The patch remembers no path of a kept unit: the clash is found on the published site.
+    monkeypatch.setattr(units, "SPLIT_UNITS", 1)  # on two cores, the rebuild is split too
     def run_on(output: Path, full: bool = False) -> Report:
         report = Report()
         build(Config(source=root, output=output), report, full=full, jobs=jobs)

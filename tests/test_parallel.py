@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from generator import paths
 from generator.build import build
 from generator.config import Config
 from generator.emit import units
@@ -134,13 +135,39 @@ def test_a_file_where_the_other_half_made_a_folder_is_settled_on_one_core(
     assert any(p.kind == "collision" for p in two.problems)
 
 
-def test_a_rebuild_of_a_few_units_gives_the_site_to_the_worker() -> None:
-    """Its index page then renders beside the parent's search indexes; a full build keeps it."""
-    few = frozenset({units.SITE, units.SEARCH, units.repository("acme/web")})
-    many = frozenset(units.repository(f"acme/r{i}") for i in range(units.FEW_UNITS + 1))
-    assert units.in_worker_share(units.SITE, few)
-    assert not units.in_worker_share(units.SITE, many | {units.SITE})
-    assert not units.in_worker_share(units.SITE)
-    assert not units.in_worker_share(units.SEARCH, few) and not units.in_worker_share(units.SEARCH)
-    unit = units.repository("acme/web")
-    assert units.in_worker_share(unit, few) == units.in_worker_share(unit)
+def test_a_small_rebuild_renders_on_one_process_and_a_large_one_on_two(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker costs a copy of each shared page either process writes while it lives: a
+    rebuild redoing fewer than `units.SPLIT_UNITS` units is not worth it."""
+    root = tmp_path / "storage"
+    write_image(root, GOOD)
+    for name in ("web", "api", "db"):
+        write_repository(root, f"acme/{name}", {"latest": GOOD})
+    output = tmp_path / "site"
+
+    def rendered_on() -> str:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="sitegen"):
+            build_with(root, output, 2)
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rendering")]
+        assert len(lines) == 1, lines
+        return lines[0]
+
+    assert rendered_on() == "rendering every unit on two processes"
+    write_repository(root, "acme/cache", {"latest": GOOD})
+    assert rendered_on().endswith(" units on one process")
+    monkeypatch.setattr(units, "SPLIT_UNITS", 2)
+    write_repository(root, "acme/queue", {"latest": GOOD})
+    assert rendered_on().endswith(" units on two processes")
+    feeds = {paths.CHANGES_JSON, paths.CHANGES_FEED}  # a full build lists every change
+    full = tree(_full_build(root, tmp_path / "full" / "site"))
+    assert {k: v for k, v in tree(output).items() if k not in feeds} == {
+        k: v for k, v in full.items() if k not in feeds}
+    # Whole-registry work stays with the parent, whatever the build redoes.
+    assert not units.in_worker_share(units.SITE) and not units.in_worker_share(units.SEARCH)
+
+
+def _full_build(root: Path, output: Path) -> Path:
+    build(Config(source=root, output=output), Report(), full=True, jobs=1)
+    return output

@@ -27,31 +27,36 @@ WORKER_PERCENT = 70
 """Of the repository, image and namespace units, the share a split build's worker emits.
 
 The parent emits the rest, plus `search` (the Whoosh index and the client
-shards: whole-registry work) and mostly `site`, so both finish at about the
+shards: whole-registry work) and `site`, so both finish at about the
 same time (`emit/parallel.py`; figures in benchmarks/bench_build.py).
 """
 
-FEW_UNITS = 200
-"""A rebuild redoing at most this many units gives `site` to the worker.
+SPLIT_UNITS = 1000
+"""A rebuild redoing fewer units renders in one process (`worth_splitting`).
 
-Such a rebuild (a push or two) is mostly whole-registry work: the index page,
-which lists every repository, and the search indexes. On one side they would
-run one after the other while the worker, with a few pages, waits; split, they
-run side by side. A full build keeps `site` with the parent: there its index
-page computes every repository's row, which the build remembers
-(`html_data.repository_rows`), and the parent would compute them all again.
+A forked worker costs memory for as long as it lives: every page of the
+shared heap that either process writes (a reference count is a write) is
+then held twice. A rebuild's whole-registry work (the index page, the search
+indexes, selecting what is wanted) touches most of the crawl, so at 20,000
+repositories a worker beside a one-change rebuild cost 90 MB (365 MB for
+both processes, 270 MB for one) to save 0.15 s. With a thousand units to
+redo, the worker's share is seconds of rendering.
 """
 
 
-def in_worker_share(unit: str, dirty: Collection[str] | None = None) -> bool:
+def worth_splitting(dirty: Collection[str] | None) -> bool:
+    """Whether a build redoing `dirty` (None: everything) renders on two processes."""
+    return dirty is None or len(dirty) >= SPLIT_UNITS
+
+
+def in_worker_share(unit: str) -> bool:
     """Whether a split build's forked worker emits `unit`: a stable hash, the same every run.
 
-    `dirty` is what the build redoes (None: everything), for `site` (`FEW_UNITS`).
+    `search` and `site` (whole-registry work: the search indexes, the index
+    page whose rows the build remembers) stay with the parent.
     """
-    if unit == SEARCH:
+    if unit in (SEARCH, SITE):
         return False
-    if unit == SITE:
-        return dirty is not None and len(dirty) <= FEW_UNITS
     return zlib.crc32(unit.encode("utf-8", "surrogateescape")) % 100 < WORKER_PERCENT
 
 

@@ -60,7 +60,7 @@ class Selection:
         """Whether an emitter should produce `unit`'s outputs in this build (and this process)."""
         if self.dirty is not None and unit not in self.dirty:
             return False
-        return self.worker is None or units.in_worker_share(unit, self.dirty) == self.worker
+        return self.worker is None or units.in_worker_share(unit) == self.worker
 
     def wanted_repositories(self) -> list[Repository]:
         """The repositories whose unit this build (and process) emits, in order.
