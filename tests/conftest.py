@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -101,3 +102,16 @@ def bucket(s3: S3Server) -> str:
     name = f"site-{uuid.uuid4().hex[:12]}"
     s3.client().create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture
+def sitegen_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """`caplog` of the `sitegen` logger at INFO, even after a CLI test stopped its propagation
+    (`cli._init_logging`)."""
+    logger = logging.getLogger("sitegen")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="sitegen"):
+            yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)

@@ -8,6 +8,7 @@ that would fail if it were undone, without timing or measuring a whole build.
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import tracemalloc
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from generator import index, state
 from generator.emit import v1_tree
 from generator.emit.writer import SiteWriter, pack, unpack
-from generator.model import Image, Repository, Tag
+from generator.model import Image, Repository, Tag, pack_checksums
 from generator.report import Report
 from generator.sources import v1
 from tests.support.storage import image_id, write_image, write_repository
@@ -56,6 +57,26 @@ def test_a_crawl_holds_one_string_per_image_id(tmp_path: Path) -> None:
     # Neither is held: both images share one string, their storage's `images` folder.
     assert image.images_dir is parent.images_dir
     assert pickle.dumps(registry.images).count(str(root).encode()) == 1
+
+
+def test_a_crawl_holds_plain_sha256_checksums_as_their_digests(tmp_path: Path) -> None:
+    """32 bytes for a checksum rather than a string in a tuple; `checksums` gives them back."""
+    root = tmp_path / "storage"
+    plain, odd = image_id("plain"), image_id("odd")
+    written = {
+        plain: ["sha256:" + "0f" * 32, "sha256:" + "a1" * 32],
+        odd: ["tarsum+sha256:" + "0f" * 32, "sha256:" + "AB" * 32, "sha256:short"],
+    }
+    for iid, values in written.items():
+        write_image(root, iid)
+        (root / "images" / iid / "_checksum").write_text(json.dumps(values))
+    registry = v1.crawl(root, Report())
+    for iid, values in written.items():
+        image = registry.image(iid)
+        assert image is not None and image.checksums == tuple(values)
+    packed = registry.image(plain).packed_checksums  # type: ignore[union-attr]
+    assert packed == bytes.fromhex("0f" * 32 + "a1" * 32)
+    assert pack_checksums([]) == () and not Image(id="c" * 64).checksums
 
 
 def test_a_repository_holds_equal_metadata_once(tmp_path: Path) -> None:

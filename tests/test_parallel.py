@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
@@ -49,7 +48,7 @@ def _clashing_pair(name: str) -> str:
 
 
 def test_a_clash_across_the_split_is_settled_on_one_core(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, sitegen_log: pytest.LogCaptureFixture
 ) -> None:
     root = tmp_path / "storage"
     write_image(root, GOOD)
@@ -58,14 +57,8 @@ def test_a_clash_across_the_split_is_settled_on_one_core(
     write_repository(root, f"library/{ns}", {"json": GOOD})
     write_repository(root, f"{ns}/tags", {"latest": GOOD})
     one = build_with(root, tmp_path / "one" / "site", 1)
-    logger = logging.getLogger("sitegen")  # the CLI's tests may have stopped its propagation
-    logger.addHandler(caplog.handler)
-    try:
-        with caplog.at_level(logging.INFO, logger="sitegen"):
-            two = build_with(root, tmp_path / "two" / "site", 2)
-    finally:
-        logger.removeHandler(caplog.handler)
-    assert "building again on one core" in caplog.text
+    two = build_with(root, tmp_path / "two" / "site", 2)
+    assert "building again on one core" in sitegen_log.text
     assert tree(tmp_path / "one" / "site") == tree(tmp_path / "two" / "site")
     collisions = [str(p) for p in two.problems if p.kind == "collision"]
     assert collisions == [str(p) for p in one.problems if p.kind == "collision"]
@@ -136,7 +129,7 @@ def test_a_file_where_the_other_half_made_a_folder_is_settled_on_one_core(
 
 
 def test_a_small_rebuild_renders_on_one_process_and_a_large_one_on_two(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sitegen_log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker costs a copy of each shared page either process writes while it lives: a
     rebuild redoing fewer than `units.SPLIT_UNITS` units is not worth it."""
@@ -147,10 +140,9 @@ def test_a_small_rebuild_renders_on_one_process_and_a_large_one_on_two(
     output = tmp_path / "site"
 
     def rendered_on() -> str:
-        caplog.clear()
-        with caplog.at_level(logging.INFO, logger="sitegen"):
-            build_with(root, output, 2)
-        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rendering")]
+        sitegen_log.clear()
+        build_with(root, output, 2)
+        lines = [m for m in sitegen_log.messages if m.startswith("rendering")]
         assert len(lines) == 1, lines
         return lines[0]
 

@@ -15,7 +15,7 @@ def test_every_field_of_the_crawl_objects_round_trips() -> None:
     tag = Tag("latest", "a" * 64, b'{"arch": "amd64"}')
     image = Image(
         id="a" * 64, json=b"{}", parent="b" * 64, ancestry=("a" * 64, "b" * 64),
-        checksums=("sha256:x",), layer_size=3, blob_file="/blobs/x", compression="gzip",
+        packed_checksums=("sha256:x",), layer_size=3, blob_file="/blobs/x", compression="gzip",
         in_progress=True, files=b"[]", files_unsupported=True, images_dir="/s/images",
         json_digest=b"d" * 16,
     )

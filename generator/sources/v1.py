@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import paths
-from generator.model import Image, Registry, Repository, Tag, json_digest
+from generator.model import Image, Registry, Repository, Tag, json_digest, pack_checksums
 from generator.report import Report
 from generator.sources import v1_layout as layout
 from generator.sources.layer_files import (
@@ -268,7 +268,9 @@ def _crawl_image(base: Path, name: str, report: Report) -> Image | None:
         json_digest=json_digest(raw_json),  # the JSON is read again when published
         parent=sys.intern(parent) if isinstance(parent, str) else None,
         ancestry=_ancestry(layout.image_file(image_dir, "ancestry"), report),
-        checksums=_checksums(layout.image_file(image_dir, "_checksum"), report),
+        packed_checksums=pack_checksums(
+            _checksums(layout.image_file(image_dir, "_checksum"), report)
+        ),
         layer_size=layer_size,
         compression=packed,
         files=files,
