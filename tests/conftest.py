@@ -105,13 +105,11 @@ def bucket(s3: S3Server) -> str:
 
 
 @pytest.fixture
-def sitegen_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+def sitegen_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.LogCaptureFixture]:
     """`caplog` of the `sitegen` logger at INFO, even after a CLI test stopped its propagation
     (`cli._init_logging`)."""
-    logger = logging.getLogger("sitegen")
-    logger.addHandler(caplog.handler)
-    try:
-        with caplog.at_level(logging.INFO, logger="sitegen"):
-            yield caplog
-    finally:
-        logger.removeHandler(caplog.handler)
+    monkeypatch.setattr(logging.getLogger("sitegen"), "propagate", True)
+    with caplog.at_level(logging.INFO, logger="sitegen"):
+        yield caplog

@@ -181,6 +181,25 @@ def test_a_whole_tree_is_remembered_by_unit_not_by_path(tmp_path: Path) -> None:
     writer.discard()
 
 
+def test_units_made_alike_share_one_string_while_they_are_written(tmp_path: Path) -> None:
+    """The emitters write every image's documents, then every image's page: each path makes
+    its unit's string anew, and a pass every few thousand paths shares the equal ones."""
+    writer = SiteWriter(tmp_path / "site", Report())
+    ids = [f"{i:064x}" for i in range(3000)]
+    for names in (("json", "ancestry"), ("page.html",)):
+        for i in ids:
+            for name in names:
+                writer.write(f"v1/images/{i}/{name}", b"", f"image {i}", f"image:{i}")
+    held = dict(writer._packed)  # as written: `claims()` would share them all
+    strings = {id(packed) for packed in held.values()}
+    # Only the units written since the last pass hold their own string (9,000 paths: 808).
+    assert len(held) == len(ids) and len(strings) < len(ids) // 3, len(strings)
+    manifest = writer.manifest()
+    assert set(unpack(f"image:{ids[7]}", manifest[f"image:{ids[7]}"])) == {
+        f"v1/images/{ids[7]}/{name}" for name in ("json", "ancestry", "page.html")}
+    writer.discard()
+
+
 # --- the build state -------------------------------------------------------------------------
 
 

@@ -156,8 +156,10 @@ def test_a_small_rebuild_renders_on_one_process_and_a_large_one_on_two(
     full = tree(_full_build(root, tmp_path / "full" / "site"))
     assert {k: v for k, v in tree(output).items() if k not in feeds} == {
         k: v for k, v in full.items() if k not in feeds}
-    # Whole-registry work stays with the parent, whatever the build redoes.
+    # Whole-registry work stays with the parent, whatever the build redoes, and so do the
+    # namespace pages, which list the index page's rows.
     assert not units.in_worker_share(units.SITE) and not units.in_worker_share(units.SEARCH)
+    assert not any(units.in_worker_share(units.namespace(f"ns{i}")) for i in range(100))
 
 
 def _full_build(root: Path, output: Path) -> Path:
