@@ -209,6 +209,31 @@ class _Build:
                     listings=found.kept_listings(),
                 ), f)
             found.release()
+        with writer.state_file(state.MEMORY_FILE) as memory_file:
+            # The crawl's entries too: their keys and pairs are not held while rendering.
+            crawled = bool(cache)
+            state.dump_crawl(cache, memory_file, previous=memory)
+            cache.clear()
+            result, remembered = self._emit_all(
+                writer, started, found, memory, trusted, registry, crawled
+            )
+            state.dump_rest(remembered, memory_file, previous=memory)
+        with self.progress.phase("write", unit="file") as advance:
+            changed = writer.publish(advance)
+        return dataclasses.replace(
+            result,
+            seconds=time.monotonic() - started,
+            written=writer.written_count,
+            deleted=writer.deleted_count,
+            changed=changed,
+        )
+
+    def _emit_all(
+        self, writer: SiteWriter, started: float, found: Scan | None,
+        memory: state.Memory | None, trusted: bool, registry: Registry, crawled: bool,
+    ) -> tuple[BuildResult, state.Memory]:
+        """Select, emit and index what changed; write the report; return what to remember
+        (the registry too if no crawl cache holds it: `crawled`)."""
         hidden = v1_tree.hidden_images(registry, self.config.include_private)
         selection = v1_tree.select(registry, self.config.include_private, hidden)
         dirty: frozenset[str] | None = None
@@ -225,6 +250,8 @@ class _Build:
             dirty, changed_repos, self.search_changes, gone = dirty_units(
                 old_selection, selection, old_registry, registry
             )
+            del old_registry, old_selection
+            state.forget_crawl(memory)  # its crawl is written (`dump_crawl`) and compared
         known = memory if trusted else None
         rows = _current(known.rows if known is not None else {}, dirty)
         markup = _current(known.row_markup if known is not None else {}, dirty)
@@ -241,26 +268,14 @@ class _Build:
         if found is None:  # no walk (an HTTP source): the sources are the layout and key
             with writer.state_file(state.SOURCES_FILE) as f:
                 state.dump_to(state.Sources(state.FORMAT, self.key, self.layout, {}, 0), f)
-        if dirty is None or dirty:
-            names = list(map(_FULL_NAME, selection.repositories))
-            remembered = state.Memory(
-                state.FORMAT, self.key, writer.manifest(), cache=cache,
-                registry=None if cache else registry, published=published, feed=feed,
-                problems=unit_problems, search=self.search_memory,
-                rows=_all_rows(selection, registry, rows, names),
-                row_markup=_in_order(names, markup), hidden=hidden,
-            )
-            with writer.state_file(state.MEMORY_FILE) as f:
-                state.dump_to(remembered, f, previous=memory)
-        with self.progress.phase("write", unit="file") as advance:
-            changed = writer.publish(advance)
-        return dataclasses.replace(
-            result,
-            seconds=time.monotonic() - started,
-            written=writer.written_count,
-            deleted=writer.deleted_count,
-            changed=changed,
+        names = list(map(_FULL_NAME, selection.repositories))
+        remembered = state.Memory(
+            state.FORMAT, self.key, writer.manifest(), registry=None if crawled else registry,
+            published=published, feed=feed, problems=unit_problems, search=self.search_memory,
+            rows=_all_rows(selection, registry, rows, names),
+            row_markup=_in_order(names, markup), hidden=hidden,
         )
+        return result, remembered
 
     # -- the phases --------------------------------------------------------------------
 

@@ -14,9 +14,12 @@ the two small ones:
   rebuild reports again without reading anything else.
 - `build.pickle` (`Memory`): the crawl of every v1 entry (or the whole v2
   registry), the files of every unit (`emit/units.py`), what was published
-  for the change feeds, and the feed's entries. Its large fields follow it
-  as chunks, so that neither writing nor reading holds it all twice
-  (`dump_to`).
+  for the change feeds, and the feed's entries. Its large fields are
+  written as chunks, so that neither writing nor reading holds it all twice
+  (`dump_to`). The v1 crawl comes first, written as soon as the crawl is
+  done (`dump_crawl`): the build then lets go of the crawl's entry keys and
+  pairs (14 MB at 20,000 repositories), which the render processes would
+  otherwise each hold (`dump_rest` writes the rest at the end).
 
 All are written through the `SiteWriter` (`write_state`), published last,
 so they describe exactly the site beside them. Anything unreadable, of
@@ -41,7 +44,7 @@ import logging
 import operator
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PosixPath
 from typing import Any, BinaryIO
@@ -206,16 +209,26 @@ def load_memory(output: Path, key: str | None = None, *, crawl: bool = True) -> 
 def _load(path: Path, crawl: bool = True) -> object:
     try:
         with path.open("rb") as f, collector.paused():
-            value = pickle.load(f)
-            if isinstance(value, Memory) and value.format == FORMAT:
-                value.origin = _Origin(path, _identity(f))
-                _load_chunks(value, f, crawl)
-            return value
+            if path.name == MEMORY_FILE:
+                return _load_memory_file(path, f, crawl)
+            return pickle.load(f)
     except FileNotFoundError:
         return None
     except Exception as exc:  # any damage means: start from nothing
         log.info("%s: unreadable (%s); building everything", path, exc)
         return None
+
+
+def _load_memory_file(path: Path, file: BinaryIO, crawl: bool) -> Memory | None:
+    """The crawl's chunks, then the `Memory`, then its other chunks (`dump_to`)."""
+    origin = _Origin(path, _identity(file))
+    cache = _read_field(file, "cache", origin.chunks if crawl else None)
+    value = pickle.load(file)
+    if not isinstance(value, Memory) or value.format != FORMAT:
+        return None
+    value.origin, value.cache = origin, cache
+    _load_chunks(value, file, crawl)
+    return value
 
 
 def dump(value: Sources | Memory | tuple[Summary, tuple[Problem, ...]]) -> bytes:
@@ -224,12 +237,14 @@ def dump(value: Sources | Memory | tuple[Summary, tuple[Problem, ...]]) -> bytes
     return buffer.getvalue()
 
 
-_CHUNKED = ("manifest", "cache", "published", "rows", "row_markup")
-"""The fields of `Memory` that grow with the registry, pickled in chunks (`dump_to`)."""
+_CHUNKED = ("manifest", "published", "rows", "row_markup")
+"""The fields of `Memory` that grow with the registry, pickled in chunks after it (`dump_rest`);
+`cache` too, before it (`dump_crawl`)."""
 _CHUNK = 1000
 """Entries per chunk, at most."""
-_CRAWLED = ("cache", "rows", "row_markup")
-"""The chunked fields that `load_memory` leaves out without `crawl`: true of that crawl only."""
+_CRAWLED = ("rows", "row_markup")
+"""The chunked fields that `load_memory` leaves out without `crawl`, with `cache`: true of
+that crawl only."""
 
 
 def dump_to(
@@ -238,12 +253,13 @@ def dump_to(
 ) -> None:
     """Pickle `value` into `file` as it goes.
 
-    A `Memory` is written as several pickles: itself without its large
-    fields, then each of those as chunks of entries (a tuple of their keys
+    A `Memory` is written as several pickles: its crawl (`dump_crawl`),
+    then itself without its large fields, then each of those (`dump_rest`).
+    Each large field is a run of chunks of entries (a tuple of their keys
     and a tuple of their values: read back without a pair for each entry),
-    each field ended by an empty chunk. A pickler remembers every object it wrote (to write a
-    shared one once): over the crawl of 20,000 repositories that memo alone
-    is over 100 MB, a chunk's under one (and it dumps twice as fast).
+    ended by an empty chunk. A pickler remembers every object it wrote (to
+    write a shared one once): over the crawl of 20,000 repositories that memo
+    alone is over 100 MB, a chunk's under one (and it dumps twice as fast).
 
     A chunk whose entries are the very objects `previous` read as one chunk
     is copied from the file it read instead (`_Copier`): a rebuild after one
@@ -252,18 +268,44 @@ def dump_to(
     if not isinstance(value, Memory):
         _pickler(file).dump(value)
         return
-    head = dataclasses.replace(value, origin=None, **{name: {} for name in _CHUNKED})
+    dump_crawl(value.cache, file, previous)
+    dump_rest(value, file, previous)
+
+
+def dump_crawl(cache: dict[str, Any], file: BinaryIO, previous: Memory | None = None) -> None:
+    """The first part of a `Memory`'s file: its `cache`, which the build may then let go."""
+    with _Copier.open(previous) as copier:
+        _write_field("cache", cache, file, copier)
+
+
+def dump_rest(value: Memory, file: BinaryIO, previous: Memory | None = None) -> None:
+    """The rest of a `Memory`'s file, after `dump_crawl`: all of it but its `cache`."""
+    head = dataclasses.replace(value, origin=None, cache={}, **{name: {} for name in _CHUNKED})
     _pickler(file).dump(head)
     with _Copier.open(previous) as copier:
         for name in _CHUNKED:
-            entries = getattr(value, name)
-            if copier is not None and isinstance(entries, dict):
-                copier.dump(name, entries, file)
-            else:  # streamed: a whole tree's manifest is made as it is read
-                items = iter(entries.items())
-                while chunk := list(itertools.islice(items, _CHUNK)):
-                    _pickler(file).dump(tuple(zip(*chunk, strict=True)))
-            _pickler(file).dump(())
+            _write_field(name, getattr(value, name), file, copier)
+
+
+def forget_crawl(memory: Memory) -> None:
+    """Let go of the crawl `memory` read, once `dump_crawl` has copied what it could."""
+    memory.cache = {}
+    if memory.origin is not None:
+        chunks = memory.origin.chunks
+        for where in [where for where in chunks if where[0] == "cache"]:
+            del chunks[where]
+
+
+def _write_field(
+    name: str, entries: Mapping[str, Any], file: BinaryIO, copier: _Copier | None
+) -> None:
+    if copier is not None and isinstance(entries, dict):
+        copier.dump(name, entries, file)
+    else:  # streamed: a whole tree's manifest is made as it is read
+        items = iter(entries.items())
+        while chunk := list(itertools.islice(items, _CHUNK)):
+            _pickler(file).dump(tuple(zip(*chunk, strict=True)))
+    _pickler(file).dump(())
 
 
 class _Copier:
@@ -322,23 +364,32 @@ def _identity(file: BinaryIO) -> tuple[int, ...]:
 
 
 def _load_chunks(memory: Memory, file: BinaryIO, crawl: bool = True) -> None:
-    """Read back the fields `dump_to` wrote in chunks after `memory` (the crawl if `crawl`),
-    noting where each chunk lies (`Memory.origin`)."""
+    """Read back the fields `dump_rest` wrote in chunks after `memory` (the crawl's rows
+    if `crawl`), noting where each chunk lies (`Memory.origin`)."""
     if not crawl:
         memory.registry = None
     chunks = memory.origin.chunks if memory.origin is not None else {}
     for name in _CHUNKED:
-        found: dict[str, Any] = {}
         keep = crawl or name not in _CRAWLED
-        start = file.tell()
-        while chunk := pickle.load(file):
-            end = file.tell()
-            if keep:
-                keys, values = chunk
-                found.update(zip(keys, values, strict=True))
-                chunks[name, keys[0]] = _Chunk(start, end, keys, values)
-            start = end
-        setattr(memory, name, found)
+        setattr(memory, name, _read_field(file, name, chunks if keep else None))
+
+
+def _read_field(
+    file: BinaryIO, name: str, chunks: dict[tuple[str, str], _Chunk] | None
+) -> dict[str, Any]:
+    """One field's chunks, up to its empty one; noted in `chunks` (skipped if None)."""
+    found: dict[str, Any] = {}
+    start = file.tell()
+    while chunk := pickle.load(file):
+        end = file.tell()
+        if chunks is not None:
+            keys, values = chunk
+            found.update(zip(keys, values, strict=True))
+            chunks[name, keys[0]] = _Chunk(start, end, keys, values)
+        start = end
+    if not isinstance(chunk, tuple):
+        raise ValueError(f"{name}: not a chunk")
+    return found
 
 
 def _pickler(file: BinaryIO) -> pickle.Pickler:

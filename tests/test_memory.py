@@ -281,6 +281,32 @@ def test_the_next_memory_state_copies_the_chunks_that_did_not_change(
     assert len(pickled) > chunks
 
 
+def test_a_build_writes_the_crawl_first_and_then_lets_go_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build writes the crawl as soon as it has it (`dump_crawl`) and drops the entries'
+    keys and pairs while it renders; with the rest (`dump_rest`) it reads back whole."""
+    monkeypatch.setattr(state, "_CHUNK", 10)
+    folder = state.state_dir(tmp_path / "site")
+    folder.mkdir()
+    path = folder / state.MEMORY_FILE
+    with path.open("wb") as f:
+        state.dump_to(_memory(300), f)
+    loaded = state.load_memory(tmp_path / "site")
+    assert loaded is not None and loaded.origin is not None
+    cache = dict(loaded.cache)
+    cache["I:" + "f" * 64] = (Image(id="f" * 64), ())
+    after = dataclasses.replace(loaded, cache=cache, origin=None)
+    with (folder / "in-two").open("wb") as f:
+        state.dump_crawl(cache, f, previous=loaded)
+        state.forget_crawl(loaded)
+        assert loaded.cache == {} and all(field != "cache" for field, _ in loaded.origin.chunks)
+        state.dump_rest(after, f, previous=loaded)  # its other fields still copied
+    path.unlink()
+    (folder / "in-two").rename(path)
+    assert state.load_memory(tmp_path / "site") == after
+
+
 def test_a_truncated_memory_state_reads_as_none(tmp_path: Path) -> None:
     folder = state.state_dir(tmp_path / "site")
     folder.mkdir()
