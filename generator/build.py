@@ -339,6 +339,7 @@ class _Build:
         with self.progress.phase("render", unit="file") as advance:
             if self.jobs > 1 and forked.available() and units.worth_splitting(dirty):
                 log.info("rendering %s on two processes", todo)
+                registry.images_by_id()  # made once, shared by both (`SiteData`)
                 halves = parallel.split(emit_units, selection, writer, advance)
             else:
                 log.info("rendering %s on one process", todo)

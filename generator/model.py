@@ -343,9 +343,11 @@ class Registry:
     """`v1` or `v2`: the storage layout crawled; only v2 storage publishes the `/v2/` mirror."""
 
     def image(self, image_id: str) -> Image | None:
-        return self._images_by_id().get(image_id)
+        return self.images_by_id().get(image_id)
 
-    def _images_by_id(self) -> dict[str, Image]:
+    def images_by_id(self) -> dict[str, Image]:
+        """Every image by id, made once (a build makes it before it forks: both processes
+        then share the one table, which their lookups do not write)."""
         cache = self.__dict__.get("_by_id")
         if cache is None:
             cache = {image.id: image for image in self.images}

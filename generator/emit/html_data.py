@@ -614,7 +614,9 @@ class SiteData:
                  registry: Registry, rows: dict[str, RepositoryRow] | None = None) -> None:
         self.registry = registry
         self._repositories = sorted(repositories, key=lambda r: (r.namespace, r.name))
-        self._images = {image.id: image for image in images}
+        # The registry's own table when nothing is left out (a private repository's images).
+        same = images is registry.images
+        self._images = registry.images_by_id() if same else {image.id: image for image in images}
         self._total: dict[str, Size | None] = {}
         self._facts: dict[str, tuple[Moment | None, str, str]] = {}
         self._pushed: dict[int, tuple[int | None, ...]] = {}
@@ -759,7 +761,7 @@ class SiteData:
         return values, list(itertools.accumulate(map(len, tags)))
 
     @cached_property
-    def _naming(self) -> dict[str, list[Repository]]:
+    def _naming(self) -> dict[str, tuple[Repository, ...]]:
         """Image id -> the repositories with a tag naming it, in order.
 
         A v1 tag names its image itself, so an image page computes the views
@@ -777,7 +779,11 @@ class SiteData:
                 )
             for image_id in ids:
                 found.setdefault(image_id, []).append(repository)
-        return found
+        self.__dict__.pop("_tag_values", None)  # what the first image pages scanned instead
+        named: dict[str, Any] = found
+        for image_id, repositories in found.items():  # in place: each list goes as it is done
+            named[image_id] = tuple(repositories)  # most hold one: 40 bytes less an image
+        return named
 
     def _repository(self, repository: Repository) -> RepositoryView:
         if repository.v2 is not None:
