@@ -29,7 +29,7 @@ from itertools import compress, filterfalse, islice
 from pathlib import Path
 from typing import TypeVar
 
-from generator import collector, forked, paths, state
+from generator import collector, forked, listings, paths, state
 from generator.config import Config
 from generator.emit import feeds, html_data, html_inputs, parallel, units, v1_tree, v2_tree
 from generator.emit.html_data import RepositoryRow
@@ -48,6 +48,7 @@ from generator.incremental import (
     dirty_units,
     scan,
 )
+from generator.listings import ListingStore
 from generator.model import Registry
 from generator.progress import NONE, Advance, Progress
 from generator.report import Problem, Report
@@ -220,6 +221,10 @@ class _Build:
             state.dump_rest(remembered, memory_file, previous=memory)
         with self.progress.phase("write", unit="file") as advance:
             changed = writer.publish(advance)
+        if crawled:  # the answers of the site now published are all the store must keep
+            listings_of(self.output).prune(
+                i.files_digest for i in registry.images if i.files_digest is not None
+            )
         return dataclasses.replace(
             result,
             seconds=time.monotonic() - started,
@@ -298,7 +303,8 @@ class _Build:
             fingerprints = old.fingerprints if memory is not None and old is not None else {}
             with self.progress.phase("crawl", total=len(found.entries), unit="entry") as advance:
                 registry, new_cache, read = crawl_v1(
-                    self.root, found, cache, fingerprints, self.report, advance, self.jobs
+                    self.root, found, cache, fingerprints, self.report, advance, self.jobs,
+                    listings_of(self.output),
                 )
             log.info("read %d of %d storage entries", read, len(found.entries))
             return registry, new_cache
@@ -595,7 +601,14 @@ def _v1_outputs(
     selection: Selection, registry: Registry, config: Config, report: Report
 ) -> Iterator[Output]:
     del registry
-    yield from v1_tree.site_outputs(selection, config.include_layers, report)
+    yield from v1_tree.site_outputs(
+        selection, config.include_layers, report, listings_of(config.output)
+    )
+
+
+def listings_of(output: Path) -> ListingStore:
+    """The `/files` answers of the v1 crawl of the site in `output` (`listings.py`)."""
+    return ListingStore(state.state_dir(output) / listings.FOLDER)
 
 
 def _v2_outputs(

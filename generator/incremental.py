@@ -70,6 +70,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from generator import collector, forked
 from generator.emit import units
 from generator.emit.v1_tree import Selection
+from generator.listings import ListingStore
 from generator.model import Image, Registry, Repository, Tag
 from generator.report import Problem, Report
 from generator.sources import v1, v1_layout, v2_layout
@@ -517,19 +518,21 @@ rest and the repositories."""
 def crawl_v1(
     root: Path, found: Scan, cache: Mapping[str, CachedEntry], old: Mapping[str, Fingerprint],
     report: Report, advance: Callable[[int], object] | None = None, jobs: int = 1,
+    listings: ListingStore | None = None,
 ) -> tuple[Registry, dict[str, CachedEntry], int]:
     """The v1 registry, re-reading only entries whose fingerprint changed.
 
     Returns the registry, the new cache and how many entries were read.
     Problems of entries not read again are reported again, so every build
     reports the same problems as a full one. With `jobs` > 1, a forked
-    worker reads part of the image folders.
+    worker reads part of the image folders. With `listings`, images keep
+    their `/files` answers there (`v1.image_entry`).
     """
     repositories: list[Repository] = []
     images: list[Image] = []
     new_cache: dict[str, CachedEntry] = {}
     repos_base = v1_layout.repositories_dir(root)
-    fresh = _read_stale(root, found, cache, old, jobs)
+    fresh = _read_stale(root, found, cache, old, jobs, listings)
     descend: dict[str, bool] = {}
     for entry in found.entries:
         if advance is not None:
@@ -556,7 +559,7 @@ def crawl_v1(
 
 def _read_stale(
     root: Path, found: Scan, cache: Mapping[str, CachedEntry], old: Mapping[str, Fingerprint],
-    jobs: int,
+    jobs: int, listings: ListingStore | None,
 ) -> dict[str, CachedEntry]:
     """Read every repository and image entry the cache cannot answer (changed or new)."""
     repos_base = v1_layout.repositories_dir(root)
@@ -579,7 +582,7 @@ def _read_stale(
                 repos_base / entry.namespace, entry.name, entry.is_dir, sub
             )
         else:
-            obj = v1.image_entry(images_base, entry.name, entry.is_dir, sub)
+            obj = v1.image_entry(images_base, entry.name, entry.is_dir, sub, listings)
         return obj, tuple(sub.problems)
 
     stale_images = [e for e in stale if e.kind == "I"]

@@ -122,7 +122,11 @@ class Image:
     in_progress: bool = False
     """`_inprogress` present: every GET on the image answers 400."""
     files: bytes | None = None
-    """The `/files` answer: the stored `_files` cache, or computed from the layer."""
+    """The `/files` answer: the stored `_files` cache, or computed from the layer, when the
+    image holds it (a crawl without a listing store; v1 builds keep it in `files_digest`)."""
+    files_digest: bytes | None = None
+    """v1: the `/files` answer's digest; the answer is in the build state's listing store
+    (`listings.py`), not in memory: a layer's listing can be hundreds of kB."""
     files_unsupported: bool = False
     """The layer is not a tar: 0.9.1 answers `/files` with 400."""
     images_dir: str | None = None
@@ -153,6 +157,11 @@ class Image:
         if self.blob_file is not None or self.images_dir is None or self.layer_size is None:
             return self.blob_file
         return f"{self.images_dir}/{self.id}/layer"
+
+    @property
+    def has_files(self) -> bool:
+        """Whether the image has a `/files` answer to publish (held, or in a listing store)."""
+        return self.files is not None or self.files_digest is not None
 
     @property
     def has_json(self) -> bool:

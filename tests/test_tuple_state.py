@@ -16,7 +16,8 @@ def test_every_field_of_the_crawl_objects_round_trips() -> None:
     image = Image(
         id="a" * 64, json=b"{}", parent="b" * 64, ancestry=("a" * 64, "b" * 64),
         packed_checksums=("sha256:x",), layer_size=3, blob_file="/blobs/x", compression="gzip",
-        in_progress=True, files=b"[]", files_unsupported=True, images_dir="/s/images",
+        in_progress=True, files=b"[]", files_digest=b"f" * 16, files_unsupported=True,
+        images_dir="/s/images",
         json_digest=b"d" * 16,
     )
     repository = Repository(

@@ -566,7 +566,7 @@ class ImageView:
         links = [("json", (*base, "json"))]
         if self.image.ancestry is not None:
             links.append(("ancestry", (*base, "ancestry")))
-        if self.image.files is not None:
+        if self.image.has_files:
             links.append(("files", (*base, "files")))
         return tuple(links)
 

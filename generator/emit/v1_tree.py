@@ -6,6 +6,7 @@ This decides *what* is published (privacy, `library/` short names, layers);
 
 from __future__ import annotations
 
+import contextlib
 import json
 import operator
 from collections.abc import Iterable, Iterator
@@ -16,8 +17,10 @@ from typing import TYPE_CHECKING
 
 from generator import paths
 from generator.emit import units, v1_json
+from generator.listings import ListingStore, digest
 from generator.model import Image, Registry, Repository
 from generator.report import Report
+from generator.sources import v1
 from generator.sources.v1_layout import LIBRARY
 
 if TYPE_CHECKING:
@@ -149,8 +152,11 @@ def _reachable(registry: Registry, repositories: Iterable[Repository]) -> set[st
     return seen
 
 
-def site_outputs(selection: Selection, include_layers: bool, report: Report) -> Iterator[Output]:
-    """Every v1 file of the site, in a fixed order."""
+def site_outputs(
+    selection: Selection, include_layers: bool, report: Report,
+    listings: ListingStore | None = None,
+) -> Iterator[Output]:
+    """Every v1 file of the site, in a fixed order (`/files` answers kept in `listings`)."""
     if selection.wants(units.SITE):
         yield from _service_outputs(selection)
     for repository in selection.wanted_repositories():
@@ -159,7 +165,7 @@ def site_outputs(selection: Selection, include_layers: bool, report: Report) -> 
             for name in _names(repository):
                 yield from _repository_outputs(repository, name, unit, report)
     for image in selection.wanted_images():
-        yield from _image_outputs(image, units.image(image.id), include_layers, report)
+        yield from _image_outputs(image, units.image(image.id), include_layers, report, listings)
 
 
 def _service_outputs(selection: Selection) -> Iterator[Output]:
@@ -229,7 +235,7 @@ def _metadata(raw: bytes | None, where: str, report: Report) -> bytes:
 
 
 def _image_outputs(
-    image: Image, unit: str, include_layers: bool, report: Report
+    image: Image, unit: str, include_layers: bool, report: Report, listings: ListingStore | None
 ) -> Iterator[Output]:
     origin = f"image {image.id}"
     meta, url = paths.image_meta, paths.image_url
@@ -242,8 +248,9 @@ def _image_outputs(
         yield Output(meta(image.id, "headers.json"), _json_headers(image), origin=origin, unit=unit)
     if image.ancestry is not None:
         yield Output(url(image.id, "ancestry"), v1_json.ancestry(image), origin=origin, unit=unit)
-    if image.files is not None:
-        yield Output(url(image.id, "files"), image.files, origin=origin, unit=unit)
+    files = _files(image, listings, report)
+    if files is not None:
+        yield Output(url(image.id, "files"), files, origin=origin, unit=unit)
     elif image.files_unsupported:
         yield Output(meta(image.id, "files.400"), b"", origin=origin, unit=unit)
     if include_layers and image.layer_path is not None:
@@ -252,6 +259,30 @@ def _image_outputs(
             yield Output(meta(image.id, "layer.416"), b"", origin=origin, unit=unit)
         else:
             yield Output(url(image.id, "layer"), source=image.layer_path, origin=origin, unit=unit)
+
+
+def _files(image: Image, listings: ListingStore | None, report: Report) -> bytes | None:
+    """The image's `/files` answer: held, or read from the listing store.
+
+    Should the store have lost it (removed by hand), it is computed again from
+    the storage and kept again; an answer that then differs from the crawl's
+    is a problem naming the file, and `/files` is left out of this build.
+    """
+    key = image.files_digest
+    if image.files is not None or key is None:
+        return image.files
+    if listings is not None:
+        with contextlib.suppress(OSError):
+            return listings.get(key)
+    answer = v1.files_of(image)
+    if answer is not None and digest(answer) == key:
+        if listings is not None:
+            with contextlib.suppress(OSError):
+                listings.put(answer)
+        return answer
+    where = listings.path(key) if listings is not None else image.id
+    report.problem(where, "the /files answer the crawl computed is gone; not published")
+    return None
 
 
 def _stored_json(image: Image, report: Report) -> bytes | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import paths
+from generator.listings import ListingStore
 from generator.model import Image, Registry, Repository, Tag, json_digest, pack_checksums
 from generator.report import Report
 from generator.sources import v1_layout as layout
@@ -224,8 +225,13 @@ def _crawl_images(root: Path, report: Report) -> Iterator[Image]:
             yield image
 
 
-def image_entry(base: Path, name: str, is_dir: bool, report: Report) -> Image | None:
-    """The image `images/<name>`, or None (with a problem) if it cannot be one."""
+def image_entry(
+    base: Path, name: str, is_dir: bool, report: Report, listings: ListingStore | None = None
+) -> Image | None:
+    """The image `images/<name>`, or None (with a problem) if it cannot be one.
+
+    With `listings`, its `/files` answer is kept there, the image holding its digest.
+    """
     if not paths.IMAGE_ID_RE.match(name):
         shown = os.fsencode(name)[:80]
         report.problem(
@@ -235,10 +241,12 @@ def image_entry(base: Path, name: str, is_dir: bool, report: Report) -> Image | 
     if not is_dir:
         report.problem(base / name, "not an image directory; ignored")
         return None
-    return _crawl_image(base, name, report)
+    return _crawl_image(base, name, report, listings)
 
 
-def _crawl_image(base: Path, name: str, report: Report) -> Image | None:
+def _crawl_image(
+    base: Path, name: str, report: Report, listings: ListingStore | None
+) -> Image | None:
     image_dir = base / name
     image_id = sys.intern(name)  # one string for the id in every ancestry and tag
     in_progress = layout.image_file(image_dir, "_inprogress").exists()
@@ -261,6 +269,9 @@ def _crawl_image(base: Path, name: str, report: Report) -> Image | None:
     layer = layout.image_file(image_dir, "layer")
     layer_size, packed = _layer(layer, report)
     files, unsupported = _files_answer(image_dir, layer if layer_size is not None else None, report)
+    files_digest = None
+    if files is not None and listings is not None:
+        files_digest, files = _stored(listings, files, report), None
     parent = config.get("parent")
     return Image(
         id=image_id,
@@ -274,8 +285,28 @@ def _crawl_image(base: Path, name: str, report: Report) -> Image | None:
         layer_size=layer_size,
         compression=packed,
         files=files,
+        files_digest=files_digest,
         files_unsupported=unsupported,
     )
+
+
+def _stored(listings: ListingStore, answer: bytes, report: Report) -> bytes | None:
+    """`answer`'s digest once in `listings`; None (a problem) if it cannot be written."""
+    try:
+        return listings.put(answer)
+    except OSError as exc:
+        report.problem(listings.folder, f"cannot keep a /files answer: {exc.strerror or exc}")
+        return None
+
+
+def files_of(image: Image) -> bytes | None:
+    """A v1 image's `/files` answer read again from its storage (`_files`, else its layer),
+    or None: what the crawl computed, should its listing store have lost it."""
+    if image.images_dir is None:
+        return None
+    image_dir = Path(image.images_dir) / image.id
+    files, _unsupported = _files_answer(image_dir, image.layer_path, Report())
+    return files
 
 
 def _layer(layer: Path, report: Report) -> tuple[int | None, str | None]:
