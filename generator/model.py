@@ -70,19 +70,60 @@ class Repository:
     private: bool = False
     tags: tuple[Tag, ...] = ()
     index_images: bytes | None = None
-    """Raw `_index_images`, served as stored by `/images`."""
+    """Raw `_index_images`, served as stored by `/images`, when the repository holds it (v2,
+    a plain crawl); a v1 build's crawl reads it again to publish it (`stored_index_images`)."""
     metadata: bytes | None = None
     """Raw repository `json` (the `latest` tag's metadata), if any."""
     description: str | None = None
     """Search description: v1 storage has none (0.9.1 answers null)."""
     v2: V2Repository | None = None
     """The repository as v2 storage holds it (None for v1); the fields above are its v1 view."""
+    repositories_dir: str | None = None
+    """v1: the storage's `repositories` folder (one string shared by every repository), when
+    the repository does not hold its `_index_images` (`index_images_file`)."""
+    index_images_digest: bytes | None = None
+    """v1: the digest of `index_images_file`'s bytes as the crawl read them."""
     _image_ids: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
     """`image_ids()` once asked (kept in the build state with the object)."""
 
     @property
     def full_name(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def index_images_file(self) -> str | None:
+        """v1: the `_index_images` file the repository does not hold, read when published."""
+        if self.repositories_dir is None:
+            return None
+        return f"{self.repositories_dir}/{self.namespace}/{self.name}/_index_images"
+
+    @property
+    def has_index_images(self) -> bool:
+        """Whether `/images` is published (held, or in the storage)."""
+        return self.index_images is not None or self.repositories_dir is not None
+
+    def stored_index_images(self) -> bytes | None:
+        """The raw `_index_images`: held, or read from the storage now (OSError if it cannot be).
+
+        The registry rewrites the file at every push: bytes that changed since the crawl
+        are what 0.9.1 would serve now, and published as they are; the next build's walk
+        sees the change and crawls the repository again.
+        """
+        path = self.index_images_file
+        if self.index_images is not None or path is None:
+            return self.index_images
+        return _read_file(path)
+
+    def index_images_stored(self, repositories_dir: str) -> Repository:
+        """This repository, its `_index_images` (in `repositories_dir`) no longer held: its ids
+        are remembered first (`image_ids`), then only its digest is kept."""
+        self.image_ids()
+        raw = self.index_images
+        if raw is not None:
+            object.__setattr__(self, "index_images", None)
+            object.__setattr__(self, "repositories_dir", repositories_dir)
+            object.__setattr__(self, "index_images_digest", json_digest(raw))
+        return self
 
     def image_ids(self) -> tuple[str, ...]:
         """Ids named by tags and by `_index_images`, sorted, without duplicates.

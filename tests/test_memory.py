@@ -155,6 +155,34 @@ def test_image_json_gone_or_changed_since_the_crawl_is_a_problem(tmp_path: Path)
     assert registry.image(changed).config == {}  # type: ignore[union-attr]
 
 
+def test_a_v1_crawl_reads_index_images_again_rather_than_holding_it(tmp_path: Path) -> None:
+    """`_index_images` lists every image pushed: read again to publish `/images`. The
+    registry rewrites it at each push: what it holds then is published, and a file gone is
+    a problem naming it (the rest of the repository goes on)."""
+    root = tmp_path / "storage"
+    web, api = image_id("web"), image_id("api")
+    for iid in (web, api):
+        write_image(root, iid)
+    folders = {name: write_repository(root, f"acme/{name}", {"latest": iid})
+               for name, iid in (("web", web), ("api", api))}
+    (folders["web"] / "_index_images").write_text(json.dumps([{"id": api}, {"id": web}]))
+    registry = v1.crawl(root, Report())
+    repository = registry.repositories[1]
+    assert repository.full_name == "acme/web" and repository.index_images is None
+    assert repository.image_ids() == tuple(sorted((web, api)))  # read while crawling
+    assert api.encode() not in pickle.dumps(repository.index_images_digest)
+    assert repository.index_images_file == str(folders["web"] / "_index_images")
+    (folders["web"] / "_index_images").write_text(json.dumps([{"id": web}]))  # a push since
+    (folders["api"] / "_index_images").unlink()
+    report = Report()
+    outputs = {o.relpath: o.data for o in
+               v1_tree.site_outputs(v1_tree.select(registry, True), False, report)}
+    assert json.loads(outputs["v1/repositories/acme/web/images"] or b"") == [{"id": web}]
+    assert "v1/repositories/acme/api/images" not in outputs
+    assert any(k.startswith("v1/repositories/acme/api/tags/") for k in outputs)
+    assert [p.path for p in report.problems] == [str(folders["api"] / "_index_images")]
+
+
 # --- the writer ------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ def test_every_field_of_the_crawl_objects_round_trips() -> None:
     repository = Repository(
         "ns", "web", is_directory=False, has_entries=False, private=True, tags=(tag,),
         index_images=b'[{"id": "c"}]', metadata=b"{}", description="text",
+        repositories_dir="/s/repositories", index_images_digest=b"i" * 16,
         v2=V2Repository("ns/web"),
     )
     repository.image_ids()

@@ -328,7 +328,7 @@ class RepositoryView(_RepositoryNames):
             return ()
         if self.repository.has_entries:
             links.append(("tags", (*base, "tags")))
-        if self.repository.index_images is not None:
+        if self.repository.has_index_images:
             links.append(("images", (*base, "images")))
         links += [("json", (*base, "json")), ("properties", (*base, "properties"))]
         return tuple(links)

@@ -220,8 +220,23 @@ def _repository_outputs(
     yield Output(file(url(name, "json")), body, origin=origin, unit=unit)
     properties = v1_json.properties(repository)
     yield Output(file(url(name, "properties")), properties, origin=origin, unit=unit)
-    if repository.index_images is not None:
-        yield Output(file(url(name, "images")), repository.index_images, origin=origin, unit=unit)
+    index = _stored_index_images(repository, report)
+    if index is not None:
+        yield Output(file(url(name, "images")), index, origin=origin, unit=unit)
+
+
+def _stored_index_images(repository: Repository, report: Report) -> bytes | None:
+    """The repository's `_index_images` (read from storage for v1), or None.
+
+    A file that can no longer be read is a problem naming it, and `/images`
+    is left out of this build; the next build's walk sees it and crawls again.
+    """
+    try:
+        return repository.stored_index_images()
+    except OSError as exc:
+        reason = f"_index_images: {exc.strerror or exc}; not published"
+        report.problem(repository.index_images_file or repository.full_name, reason)
+        return None
 
 
 def _metadata(raw: bytes | None, where: str, report: Report) -> bytes:
