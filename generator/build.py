@@ -326,9 +326,7 @@ class _Build:
         markup = selection.row_markup if selection.row_markup is not None else {}
         rows = selection.rows if selection.rows is not None else {}
 
-        def emit_units(
-            share: Selection, advance: Advance
-        ) -> tuple[dict[str, list[Problem]], dict[str, str], dict[str, RepositoryRow]]:
+        def emit_units(share: Selection, advance: Advance) -> Made:
             # The rows and their markup this half made were added last to `rows` and `markup`
             # (its copies of them, in the forked worker): they go back to the parent, which
             # remembers them.
@@ -346,12 +344,12 @@ class _Build:
             if self.jobs > 1 and forked.available() and units.worth_splitting(dirty):
                 log.info("rendering %s on two processes", todo)
                 registry.images_by_id()  # made once, shared by both (`SiteData`)
-                halves = parallel.split(emit_units, selection, writer, advance)
+                parts: tuple[Made, ...] = parallel.split(emit_units, selection, writer, advance)
             else:
                 log.info("rendering %s on one process", todo)
-                halves = (emit_units(selection, advance),)
-        for half, made, made_rows in halves:
-            found.update(half)
+                parts = (emit_units(selection, advance),)
+        for part, made, made_rows in parts:
+            found.update(part)
             markup.update(made)
             rows.update(made_rows)
         for unit in sorted(found):
@@ -625,6 +623,10 @@ def _html_outputs(
 
     yield from html.site_outputs(selection, registry, config, report)
 
+
+Made = tuple[dict[str, list[Problem]], dict[str, str], dict[str, RepositoryRow]]
+"""What a share of a build's units gives back: its problems by unit, and the rows it made
+with their markup."""
 
 EMITTERS: tuple[Emitter, ...] = (_v1_outputs, _v2_outputs, _html_outputs)
 """Every emitter, in the order their files are written (then the search indexes: `_search`)."""

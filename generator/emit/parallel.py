@@ -35,11 +35,12 @@ def split(
     selection: Selection,
     writer: SiteWriter,
     advance: Advance,
-) -> tuple[Found, Found]:
-    """Run `work` for the parent's share here and the worker's share in a forked child.
+) -> tuple[Found, Found, Found]:
+    """Run `work` for the parent's share here and the worker's share in a forked child, then
+    for the units made once the worker is done (`units.after_split`), here.
 
-    Returns (the parent's result, the worker's); the worker's files are
-    absorbed into `writer`. A failure in either half is raised here.
+    Returns (the parent's result, the worker's, the last units'); the worker's
+    files are absorbed into `writer`. A failure in either half is raised here.
     """
 
     def worker_half() -> tuple[Found, Claims]:
@@ -59,12 +60,15 @@ def split(
             raise
         try:
             theirs, claims = worker.result()
+            # Before the worker's claims are absorbed: a clash with its files is met on the
+            # disk, as during the split.
+            last = work(dataclasses.replace(selection, worker=False, last=True), advance)
         except _CLASHES as exc:
             raise SplitConflict(str(exc.filename)) from exc
     finally:
         writer.shared = False
     writer.absorb(claims)
-    return mine, theirs
+    return mine, theirs, last
 
 
 _CLASHES = (FileExistsError, IsADirectoryError, NotADirectoryError)

@@ -52,14 +52,24 @@ def worth_splitting(dirty: Collection[str] | None) -> bool:
 def in_worker_share(unit: str) -> bool:
     """Whether a split build's forked worker emits `unit`: a stable hash, the same every run.
 
-    `search` and `site` (whole-registry work: the search indexes, the index
-    page whose rows the build remembers) stay with the parent, and so do the
-    namespace pages: they list the rows the index page makes (in the worker,
-    each row was made a second time and held, 12 MB at 20,000 repositories).
+    `search` (whole-registry work) stays with the parent, and so do the units
+    made once the worker is done (`after_split`).
     """
-    if unit in (SEARCH, SITE) or unit.startswith(_NAMESPACE):
+    if unit == SEARCH or after_split(unit):
         return False
     return zlib.crc32(unit.encode("utf-8", "surrogateescape")) % 100 < WORKER_PERCENT
+
+
+def after_split(unit: str) -> bool:
+    """Whether a split build's parent makes `unit` once its worker is done: `site` (the index
+    page, which makes every repository's row for the build to remember) and the namespace
+    pages, which list those rows.
+
+    Made beside the worker, the rows and their markup (14 MB at 20,000
+    repositories) were held while both processes were at their largest; in
+    the worker, each row was made a second time.
+    """
+    return unit == SITE or unit.startswith(_NAMESPACE)
 
 
 def repository(full_name: str) -> str:

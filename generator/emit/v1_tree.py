@@ -51,6 +51,9 @@ class Selection:
     worker: bool | None = None
     """In a build split over two processes (`emit/parallel.py`): True in the forked worker,
     False in the parent, each emitting its share of the units; None: not split."""
+    last: bool = False
+    """In a split build's parent: the units it makes once the worker is done
+    (`units.after_split`), instead of its share."""
     rows: dict[str, RepositoryRow] | None = field(default=None, compare=False)
     """What lists of repositories show of each (by full name) that is known to be current: the
     rows the previous build remembered of repositories whose unit is clean. The HTML emitter
@@ -63,7 +66,11 @@ class Selection:
         """Whether an emitter should produce `unit`'s outputs in this build (and this process)."""
         if self.dirty is not None and unit not in self.dirty:
             return False
-        return self.worker is None or units.in_worker_share(unit) == self.worker
+        if self.worker is None:
+            return True
+        if units.after_split(unit):
+            return self.last
+        return not self.last and units.in_worker_share(unit) == self.worker
 
     def wanted_repositories(self) -> list[Repository]:
         """The repositories whose unit this build (and process) emits, in order.
