@@ -22,7 +22,8 @@ the two small ones:
   otherwise each hold (`dump_rest` writes the rest at the end).
 
 All are written through the `SiteWriter` (`write_state`), published last,
-so they describe exactly the site beside them. Anything unreadable, of
+so they describe exactly the site beside them. Beside them, `listings/`
+holds the crawl's `/files` answers by digest (`listings.py`). Anything unreadable, of
 another format version, or built with another key (configuration, templates, sitegen's code,
 `SOURCE_DATE_EPOCH`) is ignored and the build starts from nothing.
 
