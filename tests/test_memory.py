@@ -269,17 +269,25 @@ def test_the_memory_state_round_trips_in_chunks(
     assert state.load_sources(tmp_path / "site") == sources
 
 
-def test_the_next_memory_state_copies_the_chunks_that_did_not_change(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _remembered_300(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> state.Memory:
+    """The memory of 300 repositories and images, written in chunks of 10 and read back."""
     monkeypatch.setattr(state, "_CHUNK", 10)
     folder = state.state_dir(tmp_path / "site")
     folder.mkdir()
-    path = folder / state.MEMORY_FILE
-    with path.open("wb") as f:
+    with (folder / state.MEMORY_FILE).open("wb") as f:
         state.dump_to(_memory(300), f)
     loaded = state.load_memory(tmp_path / "site")
     assert loaded is not None and loaded.origin is not None
+    return loaded
+
+
+def test_the_next_memory_state_copies_the_chunks_that_did_not_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = _remembered_300(tmp_path, monkeypatch)
+    assert loaded.origin is not None
+    folder = state.state_dir(tmp_path / "site")
+    path = folder / state.MEMORY_FILE
     # The next build: one image changed, one added, one repository gone; the rest is kept.
     cache = dict(loaded.cache)
     changed = next(iter(k for k in cache if k.startswith("I:")))
@@ -314,14 +322,10 @@ def test_a_build_writes_the_crawl_first_and_then_lets_go_of_it(
 ) -> None:
     """A build writes the crawl as soon as it has it (`dump_crawl`) and drops the entries'
     keys and pairs while it renders; with the rest (`dump_rest`) it reads back whole."""
-    monkeypatch.setattr(state, "_CHUNK", 10)
+    loaded = _remembered_300(tmp_path, monkeypatch)
+    assert loaded.origin is not None
     folder = state.state_dir(tmp_path / "site")
-    folder.mkdir()
     path = folder / state.MEMORY_FILE
-    with path.open("wb") as f:
-        state.dump_to(_memory(300), f)
-    loaded = state.load_memory(tmp_path / "site")
-    assert loaded is not None and loaded.origin is not None
     cache = dict(loaded.cache)
     cache["I:" + "f" * 64] = (Image(id="f" * 64), ())
     after = dataclasses.replace(loaded, cache=cache, origin=None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import operator
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import compress
 from pathlib import Path
@@ -227,23 +227,10 @@ def _repository_outputs(
     yield Output(file(url(name, "json")), body, origin=origin, unit=unit)
     properties = v1_json.properties(repository)
     yield Output(file(url(name, "properties")), properties, origin=origin, unit=unit)
-    index = _stored_index_images(repository, report)
+    where = repository.index_images_file or repository.full_name
+    index = _read_again(repository.stored_index_images, "_index_images", where, report)
     if index is not None:
         yield Output(file(url(name, "images")), index, origin=origin, unit=unit)
-
-
-def _stored_index_images(repository: Repository, report: Report) -> bytes | None:
-    """The repository's `_index_images` (read from storage for v1), or None.
-
-    A file that can no longer be read is a problem naming it, and `/images`
-    is left out of this build; the next build's walk sees it and crawls again.
-    """
-    try:
-        return repository.stored_index_images()
-    except OSError as exc:
-        reason = f"_index_images: {exc.strerror or exc}; not published"
-        report.problem(repository.index_images_file or repository.full_name, reason)
-        return None
 
 
 def _metadata(raw: bytes | None, where: str, report: Report) -> bytes:
@@ -264,7 +251,7 @@ def _image_outputs(
     if image.in_progress:
         yield Output(meta(image.id, "inprogress"), b"", origin=origin, unit=unit)
         return
-    body = _stored_json(image, report)
+    body = _read_again(image.stored_json, "image json", image.json_file or image.id, report)
     if body is not None:
         yield Output(url(image.id, "json"), body, origin=origin, unit=unit)
         yield Output(meta(image.id, "headers.json"), _json_headers(image), origin=origin, unit=unit)
@@ -307,18 +294,20 @@ def _files(image: Image, listings: ListingStore | None, report: Report) -> bytes
     return None
 
 
-def _stored_json(image: Image, report: Report) -> bytes | None:
-    """The image's JSON (read from storage for v1: `Image.stored_json`), or None.
+def _read_again(
+    read: Callable[[], bytes | None], what: str, where: str, report: Report
+) -> bytes | None:
+    """`read()`: a v1 file the crawl left in the storage (image JSON, `_index_images`), read
+    again to publish it; None if there is none.
 
-    A v1 file that vanished or changed since the crawl is a problem naming it,
-    and the image's `/json` is left out of this build; the next build's
-    fingerprints see the change and crawl the image again.
+    A file that vanished or changed since the crawl is a problem naming it,
+    and its document is left out of this build; the rest goes on, and the
+    next build's fingerprints see the change and crawl it again.
     """
     try:
-        return image.stored_json()
+        return read()
     except OSError as exc:
-        reason = f"image json: {exc.strerror or exc}; not published"
-        report.problem(image.json_file or image.id, reason)
+        report.problem(where, f"{what}: {exc.strerror or exc}; not published")
         return None
 
 
