@@ -172,7 +172,9 @@ class _Build:
                 and old_sources.layout == self.layout
             )
             # The crawl it remembers is read only if it may be used (it is the bulk of it).
-            memory = state.load_memory(self.output, crawl=may_trust)
+            # `--full` trusts none of it: what its change feeds compare with is read once
+            # the pages are made (`_emit_all`), not held beside the render worker (45 MB).
+            memory = None if self.full else state.load_memory(self.output, crawl=may_trust)
             # Set aside before the collector runs again: its first collection would look at
             # every object the state and the walk made (0.2 s at 20,000 repositories), and
             # they live as long as the build.
@@ -265,6 +267,8 @@ class _Build:
         if writer.patching and memory is not None and dirty is not None:
             kept = _keep(writer, memory, dirty | gone)
         unit_problems = self._emit(writer, selection, registry, kept)
+        if self.full:
+            memory = state.load_memory(self.output, crawl=False)  # see `run`
         published = self._published(selection, memory, changed_repos)
         feed = self._feeds(writer, selection, memory, published, found, registry)
         result = self._result(selection, writer, started)
