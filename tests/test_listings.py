@@ -111,3 +111,19 @@ def test_answers_no_image_names_are_removed_once_the_site_is_published(
     assert not gone.exists()
     assert sorted(p.name for p in store.folder.iterdir()) == sorted(
         listings.digest(_published(output, i)).hex() for i in (ids["base"], ids["web"]))
+
+
+def test_a_store_that_cannot_be_written_leaves_the_answer_held(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    ids = _storage(root)
+    blocked = tmp_path / "state"
+    blocked.write_text("a file where the store's folder goes")
+    store = listings.ListingStore(blocked / listings.FOLDER)
+    report = Report()
+    image = v1.image_entry(root / "images", ids["web"], True, report, store)
+    assert image is not None and image.files_digest is None
+    assert image.files == files_json(root / "images" / ids["web"] / "layer")
+    assert [p.path for p in report.problems] == [str(store.folder)]
+    outputs = {o.relpath: o.data for o in
+               v1_tree.site_outputs(v1_tree.Selection((), (image,)), False, Report(), store)}
+    assert outputs[f"v1/images/{ids['web']}/files"] == image.files

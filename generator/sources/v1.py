@@ -273,7 +273,9 @@ def _crawl_image(
     files, unsupported = _files_answer(image_dir, layer if layer_size is not None else None, report)
     files_digest = None
     if files is not None and listings is not None:
-        files_digest, files = _stored(listings, files, report), None
+        files_digest = _stored(listings, files, report)
+        if files_digest is not None:  # else held: the answer is still published
+            files = None
     parent = config.get("parent")
     return Image(
         id=image_id,
@@ -293,7 +295,8 @@ def _crawl_image(
 
 
 def _stored(listings: ListingStore, answer: bytes, report: Report) -> bytes | None:
-    """`answer`'s digest once in `listings`; None (a problem) if it cannot be written."""
+    """`answer`'s digest once in `listings`; None (a problem: the image then holds the
+    answer itself) if it cannot be written."""
     try:
         return listings.put(answer)
     except OSError as exc:
