@@ -16,18 +16,19 @@ its crawl no longer names once its site is published (`prune`).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
+
+from generator.model import json_digest
 
 FOLDER = "listings"
 """The store's folder in the build state's (`state.state_dir`)."""
 
 
-def digest(answer: bytes) -> bytes:
-    """What an image holds for its `/files` answer (`Image.files_digest`)."""
-    return hashlib.blake2b(answer, digest_size=16).digest()
+digest = json_digest
+"""What an image holds for its `/files` answer (`Image.files_digest`): the digest the crawl
+keeps of every stored file it reads again (`model.json_digest`)."""
 
 
 class ListingDamaged(OSError):

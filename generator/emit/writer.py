@@ -1011,7 +1011,7 @@ class _Packed(dict[str, str]):
         shared, pool = {}, self._pool
         for unit in self._recent:
             packed = self[unit]
-            self[unit] = shared[packed] = pool.get(packed) or shared.setdefault(packed, packed)
+            self[unit] = shared[packed] = shared.get(packed) or pool.get(packed) or packed
         self._recent.clear()
         self._pool = shared
         self._last_unit = ""  # its next path notes it again
