@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import compress, filterfalse, islice
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from generator import collector, forked, listings, paths, state
 from generator.config import Config
@@ -41,6 +41,7 @@ from generator.emit.writer import (
     output_lock,
     remove_stale_staging,
 )
+from generator.errors import BuildError
 from generator.incremental import (
     Scan,
     SearchChanges,
@@ -53,6 +54,9 @@ from generator.model import Registry
 from generator.progress import NONE, Advance, Progress
 from generator.report import Problem, Report
 from generator.sources import crawler_for, detect
+
+if TYPE_CHECKING:
+    from generator import index, segment_writer
 
 log = logging.getLogger("sitegen")
 
@@ -134,6 +138,8 @@ class _Build:
         self.full = full
         self.progress = progress
         self.jobs = jobs
+        self._second_core_free = False
+        """Whether the render runs on one process with a second core to spare (`_emit`)."""
         self.output = config.output
         self.key = state.output_key(config)
         url = config.source_url
@@ -351,6 +357,7 @@ class _Build:
                 parts: tuple[Made, ...] = parallel.split(emit_units, selection, writer, advance)
             else:
                 log.info("rendering %s on one process", todo)
+                self._second_core_free = self.jobs > 1 and forked.available()
                 parts = (emit_units(selection, advance),)
         for part, made, made_rows in parts:
             found.update(part)
@@ -370,25 +377,59 @@ class _Build:
         """Write the files of the units `selection` wants; return their problems by unit."""
         mark = len(self.report.problems)
         found: dict[str, list[Problem]] = {}
-        for emit in EMITTERS:
-            for output in emit(selection, registry, self.config, self.report):
-                if selection.wants(output.unit):
-                    _write(writer, output)
-                    advance(1)
+        # A rebuild's Whoosh segments are written beside its pages (see `_beside`).
+        early = self._beside(writer, selection)
+        whoosh = self._whoosh_plan(writer, selection) if early else None
+        if whoosh is not None and whoosh.plan.to_write:
+            whoosh.start_beside(registry)
+        try:
+            for emit in EMITTERS:
+                for output in emit(selection, registry, self.config, self.report):
+                    if selection.wants(output.unit):
+                        _write(writer, output)
+                        advance(1)
+                    if len(self.report.problems) > mark:
+                        found.setdefault(output.unit, []).extend(self.report.problems[mark:])
+                        del self.report.problems[mark:]
+            if selection.wants(units.SEARCH):  # the parent's share: beside the worker's pages
+                with self.progress.phase("index", total=1, unit="index") as done:
+                    self._search(writer, selection, registry, advance, whoosh, planned=early)
+                    done(1)
                 if len(self.report.problems) > mark:
-                    found.setdefault(output.unit, []).extend(self.report.problems[mark:])
+                    found.setdefault(units.SEARCH, []).extend(self.report.problems[mark:])
                     del self.report.problems[mark:]
-        if selection.wants(units.SEARCH):  # the parent's share: it runs beside the worker's pages
-            with self.progress.phase("index", total=1, unit="index") as done:
-                self._search(writer, selection, registry, advance)
-                done(1)
-            if len(self.report.problems) > mark:
-                found.setdefault(units.SEARCH, []).extend(self.report.problems[mark:])
-                del self.report.problems[mark:]
+        except BaseException:
+            if whoosh is not None:
+                whoosh.abandon()
+            raise
         return found
 
+    def _beside(self, writer: SiteWriter, selection: Selection) -> bool:
+        """Whether the Whoosh segments this render rewrites are written beside it by another
+        process (`segment_writer.py`: why, and what it saves).
+
+        Not for a full build (its documents are shared with the client
+        index), a split render (both cores are busy) or one core: `_search`
+        writes the segments itself.
+        """
+        return (
+            self._second_core_free and writer.patching and self.search_changes is not None
+            and selection.wants(units.SEARCH)
+        )
+
+    @staticmethod
+    def _reuse(writer: SiteWriter, changes: SearchChanges) -> index.Reuse:
+        """The previous index, and the buckets of the documents that changed since."""
+        from generator import index  # see `_search`
+
+        names = changes.old.keys() | changes.new.keys()
+        return index.Reuse(
+            writer.output / paths.INDEX_DIR, frozenset(map(index.segment_of, names))
+        )
+
     def _search(
-        self, writer: SiteWriter, selection: Selection, registry: Registry, advance: Advance
+        self, writer: SiteWriter, selection: Selection, registry: Registry, advance: Advance,
+        whoosh: _Segments | None = None, *, planned: bool = False,
     ) -> None:
         """Both search indexes: the Whoosh index and the client-side shards.
 
@@ -396,7 +437,9 @@ class _Build:
         some documents changed (`SearchChanges`) rewrites the Whoosh segments
         of their buckets and the shards their tokens reach, and keeps the
         rest of each from the previous build: the files are the same as a
-        full build's, byte for byte.
+        full build's, byte for byte. If `planned`, the Whoosh index was begun
+        before the pages (`whoosh`: None if its folder could not be claimed),
+        and its segments may be being written beside them (`_beside`).
         """
         # Whoosh: not imported by a build that finds nothing changed.
         from generator import index
@@ -410,19 +453,12 @@ class _Build:
                 self.search_memory, repositories, changes.old, changes.new
             )
         builder = search_shards.ClientIndexBuilder() if client is None else None
-        reuse = None
-        if changes is not None:
-            names = changes.old.keys() | changes.new.keys()
-            reuse = index.Reuse(
-                writer.output / paths.INDEX_DIR, frozenset(map(index.segment_of, names))
-            )
-        index_dir = writer.directory(paths.INDEX_DIR, "search index", units.SEARCH)
+        if not planned:
+            whoosh = self._whoosh_plan(writer, selection)
         # Writing every bucket, the Whoosh index makes every document: the shards share them.
-        shared = builder is not None and reuse is None and index_dir is not None
-        if index_dir is not None:
-            index.build_index(
-                repositories, registry, index_dir, reuse, builder.add if shared else None
-            )
+        shared = builder is not None and changes is None and whoosh is not None
+        if whoosh is not None and whoosh.child is None:
+            whoosh.plan.write_segments(registry, builder.add if shared else None)
         if builder is not None:
             if not shared:
                 for i, doc in enumerate(index.iter_documents(repositories, registry)):
@@ -438,6 +474,20 @@ class _Build:
             url = f"{SEARCH_INDEX_URL}/{relpath}"
             writer.write(url, data, "client search index", units.SEARCH)
             advance(1)
+        if whoosh is not None:
+            whoosh.finish(registry)
+
+    def _whoosh_plan(self, writer: SiteWriter, selection: Selection) -> _Segments | None:
+        """The Whoosh index begun (`index.plan_index`), its segments not yet written; None
+        if its folder cannot be claimed."""
+        from generator import index  # see `_search`
+
+        index_dir = writer.directory(paths.INDEX_DIR, "search index", units.SEARCH)
+        if index_dir is None:
+            return None
+        changes = self.search_changes if writer.patching else None
+        reuse = None if changes is None else self._reuse(writer, changes)
+        return _Segments(index.plan_index(selection.repositories, index_dir, reuse), None)
 
     def _published(
         self, selection: Selection, memory: state.Memory | None, changed: set[str] | None
@@ -626,6 +676,43 @@ def _html_outputs(
     from generator.emit import html  # Jinja: not imported by a build that finds nothing changed
 
     yield from html.site_outputs(selection, registry, config, report)
+
+
+@dataclass
+class _Segments:
+    """A Whoosh index begun (`_Build._whoosh_plan`), and the process writing its segments
+    beside the pages, if one does (`start_beside`)."""
+
+    plan: index.IndexPlan
+    child: segment_writer.SegmentWriter | None = None
+
+    def start_beside(self, registry: Registry) -> None:
+        """Have another process write the segments (if it cannot start, `_search` will)."""
+        from generator import segment_writer  # see `_Build._search`
+
+        log.info("writing %d search index segments beside the pages", len(self.plan.to_write))
+        try:
+            self.child = segment_writer.SegmentWriter(
+                self.plan.directory, self.plan.documents(registry)
+            )
+        except OSError as exc:  # the second core is a saving: the build goes on without it
+            log.warning("cannot start a process to write the search index segments (%s): "
+                        "writing them in this one", exc)
+
+    def finish(self, registry: Registry) -> None:
+        """The index made whole, once its segments are written (here, if the child failed)."""
+        if self.child is not None:
+            try:
+                self.child.wait()
+            except BuildError as exc:  # the second core is a saving: the build goes on
+                log.warning("%s; writing them in this process", exc)
+                self.plan.write_segments(registry)
+        self.plan.finish()
+
+    def abandon(self) -> None:
+        """Stop the child (the build failed)."""
+        if self.child is not None:
+            self.child.kill()
 
 
 Made = tuple[dict[str, list[Problem]], dict[str, str], dict[str, RepositoryRow]]

@@ -57,7 +57,7 @@ class Forked(Generic[T]):
         self.pid = os.fork()
         if self.pid == 0:  # the child: never returns
             os.close(read_fd)
-            _die_with(parent)
+            die_with(parent)
             _answer(function, write_fd)
         os.close(write_fd)
         self._pipe = os.fdopen(read_fd, "rb")
@@ -156,7 +156,7 @@ def _pickled_error(exc: BaseException) -> bytes:
         return pickle.dumps((False, BuildError(text)), pickle.HIGHEST_PROTOCOL)
 
 
-def _die_with(parent: int) -> None:
+def die_with(parent: int) -> None:
     """Ask Linux to SIGKILL this process when its parent dies (a no-op elsewhere)."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)

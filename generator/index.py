@@ -443,6 +443,19 @@ def build_index(
     document made (position in walk order), so a full build makes each once
     for both indexes.
     """
+    plan = plan_index(repositories, directory, reuse)
+    plan.write_segments(registry, on_document)
+    plan.finish()
+
+
+def plan_index(
+    repositories: Sequence[Repository], directory: Path, reuse: Reuse | None = None
+) -> IndexPlan:
+    """`build_index` up to its segments: the buckets it keeps are linked, the others listed.
+
+    The segments to write (`IndexPlan.write_segments`) need nothing else of this
+    process: a rebuild writes them in a forked child while it makes its pages.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     ordered = sorted(repositories, key=lambda r: (r.namespace, r.name))
     buckets: list[list[tuple[int, Repository]]] = [[] for _ in range(SEGMENTS)]
@@ -450,12 +463,12 @@ def build_index(
         buckets[segment_of(repo.full_name)].append((position, repo))
     ix = index.create_in(str(directory), _schema(), indexname=_INDEX_NAME)
     previous = _files(reuse.previous) if reuse is not None else []
-    segments = []
     # Each segment's writer takes this lock; taken once here too, its (empty) file is
     # there even when no segment is written (all linked, or no repositories).
     lock = ix.lock("WRITELOCK")
     lock.acquire()
     lock.release()
+    plan = IndexPlan(directory, ix, [], [])
     for bucket, members in enumerate(buckets):
         if not members:
             continue
@@ -463,11 +476,48 @@ def build_index(
         if reuse is None or bucket in reuse.changed or not _link_segment(
             reuse.previous, previous, directory, segid
         ):
-            _write_segment(ix, segid, members, registry, on_document)
-        segments.append(whoosh3.W3Segment(whoosh3.W3Codec(), _INDEX_NAME, len(members), segid))
-    toc = index.TOC(ix.schema, segments, _TOC_GENERATION)
-    toc.write(ix.storage, _INDEX_NAME)
-    index.clean_files(ix.storage, _INDEX_NAME, _TOC_GENERATION, segments)
+            plan.to_write.append((segid, members))
+        plan.segments.append(
+            whoosh3.W3Segment(whoosh3.W3Codec(), _INDEX_NAME, len(members), segid)
+        )
+    return plan
+
+
+@dataclass
+class IndexPlan:
+    """An index being written (`plan_index`): its segments, and those still to write."""
+
+    directory: Path
+    ix: Any
+    segments: list[Any]
+    """Every segment of the index, in bucket order (the TOC's list)."""
+    to_write: list[tuple[str, list[tuple[int, Repository]]]]
+    """(segment id, (walk position, repository) of its bucket) for each segment to write."""
+
+    def write_segments(
+        self, registry: Registry, on_document: Callable[[int, Document], None] | None = None
+    ) -> None:
+        """Write the segments not linked from the previous index (their files only)."""
+        for segid, members in self.to_write:
+            positions = [position for position, _ in members]
+            docs = iter_documents([repo for _, repo in members], registry)
+            if on_document is not None:
+                docs = _seen(positions, docs, on_document)
+            _write_segment(self.ix, segid, docs)
+
+    def documents(self, registry: Registry) -> list[tuple[str, list[Document]]]:
+        """(segment id, its documents) of each segment to write: what `write_documents`
+        needs, made here, where the registry is."""
+        return [
+            (segid, list(iter_documents([repo for _, repo in members], registry)))
+            for segid, members in self.to_write
+        ]
+
+    def finish(self) -> None:
+        """Write the TOC, once every segment is there: the index is then whole."""
+        toc = index.TOC(self.ix.schema, self.segments, _TOC_GENERATION)
+        toc.write(self.ix.storage, _INDEX_NAME)
+        index.clean_files(self.ix.storage, _INDEX_NAME, _TOC_GENERATION, self.segments)
 
 
 def _files(folder: Path) -> list[str]:
@@ -507,21 +557,31 @@ class _BucketCodec(whoosh3.W3Codec):  # type: ignore[misc]
         return whoosh3.W3Segment(whoosh3.W3Codec(), indexname, segid=self._segid)
 
 
-def _write_segment(
-    ix: Any, segid: str, members: Sequence[tuple[int, Repository]], registry: Registry,
-    on_document: Callable[[int, Document], None] | None,
-) -> None:
+def write_documents(directory: Path, segments: Sequence[tuple[str, Sequence[Document]]]) -> None:
+    """Write each (segment id, documents) into the index `plan_index` began in `directory`."""
+    ix = index.open_dir(str(directory), indexname=_INDEX_NAME)
+    for segid, docs in segments:
+        _write_segment(ix, segid, docs)
+
+
+def _seen(
+    positions: Sequence[int], docs: Iterable[Document],
+    on_document: Callable[[int, Document], None],
+) -> Iterator[Document]:
+    """`docs`, each shown to `on_document` with its walk position first."""
+    for position, doc in zip(positions, docs, strict=True):
+        on_document(position, doc)
+        yield doc
+
+
+def _write_segment(ix: Any, segid: str, docs: Iterable[Document]) -> None:
     """One bucket's documents as one segment (its files only: the TOC is written last)."""
     writer = writing.SegmentWriter(
         ix, codec=_BucketCodec(segid), limitmb=_POOL_MB, compound=False  # compound pickles mtimes
     )
     _spill_in_chunks(writer)
     try:
-        positions = [position for position, _ in members]
-        docs = iter_documents([repo for _, repo in members], registry)
-        for position, doc in zip(positions, docs, strict=True):
-            if on_document is not None:
-                on_document(position, doc)
+        for doc in docs:
             values = {
                 "words": doc.words,
                 "wordp": _short_prefixes(doc.words),

@@ -11,6 +11,7 @@ from generator.build import build
 from generator.config import Config
 from generator.emit import units
 from generator.errors import BuildError
+from generator.index import SearchIndex
 from generator.report import Report
 from tests.support.storage import image_id, write_image, write_repository
 from tests.test_build import tree
@@ -165,3 +166,57 @@ def test_a_small_rebuild_renders_on_one_process_and_a_large_one_on_two(
 def _full_build(root: Path, output: Path) -> Path:
     build(Config(source=root, output=output), Report(), full=True, jobs=1)
     return output
+
+
+def test_a_small_rebuild_writes_its_search_segments_in_a_process_beside_it(
+    tmp_path: Path, sitegen_log: pytest.LogCaptureFixture
+) -> None:
+    """A new tag's search segment is written on the second core, into the same index files
+    a full build writes (`segment_writer.py`); with one core, by the build itself."""
+    root = tmp_path / "storage"
+    write_image(root, GOOD)
+    for name in ("web", "api", "db"):
+        write_repository(root, f"acme/{name}", {"latest": GOOD})
+    sites = {jobs: tmp_path / f"j{jobs}" / "site" for jobs in (1, 2)}
+    for jobs, output in sites.items():
+        build_with(root, output, jobs)
+    write_repository(root, "acme/web", {"latest": GOOD, "brand-new": GOOD})
+
+    for jobs, output in sites.items():
+        sitegen_log.clear()
+        build_with(root, output, jobs)
+        beside = [m for m in sitegen_log.messages if "segments beside the pages" in m]
+        assert beside == (["writing 1 search index segments beside the pages"] if jobs == 2 else [])
+    assert tree(sites[2]) == tree(sites[1])
+    full = tmp_path / "full" / "site"
+    build_with(root, full, 1)
+    assert tree(sites[2] / paths.INDEX_DIR) == tree(full / paths.INDEX_DIR)
+    with SearchIndex.open(sites[2] / paths.INDEX_DIR) as ix:
+        assert ix.ranked("tag:brand-new") == ["acme/web"]
+
+
+@pytest.mark.parametrize("python", ["/bin/false", "/nonexistent/python3"])
+def test_when_the_process_beside_fails_the_build_writes_the_segments_itself(
+    tmp_path: Path, sitegen_log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    python: str,
+) -> None:
+    """A process that exits with an error, or cannot start: a warning, and the same site."""
+    root = tmp_path / "storage"
+    write_image(root, GOOD)
+    for name in ("web", "api"):
+        write_repository(root, f"acme/{name}", {"latest": GOOD})
+    output, reference = tmp_path / "site", tmp_path / "reference" / "site"
+    build_with(root, output, 2)
+    build_with(root, reference, 1)
+    write_repository(root, "acme/api", {"latest": GOOD, "v2": GOOD})
+    build_with(root, reference, 1)
+
+    monkeypatch.setattr("sys.executable", python)
+    sitegen_log.clear()
+    report = build_with(root, output, 2)
+    warnings = [r.getMessage() for r in sitegen_log.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert "search index segments" in warnings[0]
+    assert ("exit status 1" if python == "/bin/false" else "No such file") in warnings[0]
+    assert not report.problems
+    assert tree(output) == tree(reference)
