@@ -177,10 +177,10 @@ class _Build:
                 and old_sources.key == self.key
                 and old_sources.layout == self.layout
             )
-            # The crawl it remembers is read only if it may be used (it is the bulk of it).
-            # `--full` trusts none of it: what its change feeds compare with is read once
+            # Read only if it may be used. A build that cannot use it (`--full`, other
+            # settings, templates or code) reads what its change feeds compare with once
             # the pages are made (`_emit_all`), not held beside the render worker (45 MB).
-            memory = None if self.full else state.load_memory(self.output, crawl=may_trust)
+            memory = state.load_memory(self.output) if may_trust else None
             # Set aside before the collector runs again: its first collection would look at
             # every object the state and the walk made (0.2 s at 20,000 repositories), and
             # they live as long as the build.
@@ -192,11 +192,12 @@ class _Build:
         # aside, full collections need not scan them again (at 20,000 repositories each
         # scan takes a fifth of a second), nor the forked worker copy their pages to do so.
         gc.freeze()
-        previous = None if self.full or memory is None else memory.manifest
-        if not self.output.is_dir():
-            previous = None
+        # A patch of what changed; or a whole tree, whose files that did not change are links
+        # to the published ones (`SiteWriter.keep_same`), unless `--full` trusts nothing.
+        previous = memory.manifest if trusted and memory is not None else None
         writer = SiteWriter(
-            self.output, self.report, previous=previous, state_dir=state.state_dir(self.output)
+            self.output, self.report, previous=previous, state_dir=state.state_dir(self.output),
+            keep_same=not self.full,
         )
         try:
             return self._publish(writer, started, found, memory, trusted, registry, cache)
@@ -273,7 +274,7 @@ class _Build:
         if writer.patching and memory is not None and dirty is not None:
             kept = _keep(writer, memory, dirty | gone)
         unit_problems = self._emit(writer, selection, registry, kept)
-        if self.full:
+        if not trusted:
             memory = state.load_memory(self.output, crawl=False)  # see `run`
         published = self._published(selection, memory, changed_repos)
         feed = self._feeds(writer, selection, memory, published, found, registry)

@@ -650,6 +650,47 @@ def test_a_build_with_other_settings_starts_from_nothing(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
+def test_after_a_settings_change_the_files_that_did_not_change_keep_inode_and_mtime(
+    tmp_path: Path, jobs: int
+) -> None:
+    """Its state unusable, the build makes a whole tree, but links the files whose bytes
+    did not change to the published ones: a sync after an upgrade moves what changed."""
+    root = tmp_path / "storage"
+    base_storage(root)
+    output = tmp_path / "site"
+    run(root, output, jobs=jobs, include_layers=True)
+    before, old_files = identities(output), files(output)
+
+    result, _ = run(root, output, jobs=jobs, include_layers=False, title="Acme images")
+    after, new_files = identities(output), files(output)
+    full = tmp_path / "full" / "site"
+    run(root, full, jobs=jobs, include_layers=False, title="Acme images")
+    feeds = {paths.CHANGES_JSON, paths.CHANGES_FEED}
+    assert {k: v for k, v in new_files.items() if k not in feeds} == {
+        k: v for k, v in files(full).items() if k not in feeds}
+
+    same = {k for k in new_files if old_files.get(k) == new_files[k]}
+    changed = new_files.keys() - same
+    gone = old_files.keys() - new_files.keys()
+    assert any(k.startswith("v1/repositories/") for k in same)  # JSON documents: no title
+    assert any(k.endswith("index.html") for k in changed)  # pages show the title
+    assert any(k.endswith("/layer") for k in gone)
+    for k in same:
+        if not k.startswith(f"{paths.INDEX_DIR}/"):  # Whoosh writes its folder anew, as in a patch
+            assert after[k] == before[k], k  # the published file itself: inode and mtime
+    for k in changed:
+        assert after[k][0] != before[k][0], k
+    assert not any(k.startswith(f"{paths.INDEX_DIR}/") for k in changed)
+    # Written: the files that changed, and the Whoosh folder (one claim, as in a patch).
+    assert (result.written, result.deleted) == (len(changed) + 1, len(gone))
+
+    # `--full` trusts nothing of the published site either: every file is new.
+    run(root, output, jobs=jobs, full=True, include_layers=False, title="Acme images")
+    rebuilt = identities(output)
+    assert all(rebuilt[k][0] != after[k][0] for k in new_files)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
 def test_a_rebuild_whose_new_file_is_a_kept_units_builds_everything(
     tmp_path: Path, sitegen_log: pytest.LogCaptureFixture, jobs: int,
     monkeypatch: pytest.MonkeyPatch,
