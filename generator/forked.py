@@ -3,7 +3,7 @@
 A build's data is already in memory when there is CPU work to share (the
 fingerprint walk's folder list, the crawled registry). `fork` hands it to a
 second process for free (copy on write, nothing pickled on the way in); only
-the child's answer is pickled back, through a private pipe.
+the child's answer is pickled back, through an unnamed file.
 
 The child dies with its parent (`PR_SET_PDEATHSIG`): a killed build leaves no
 process writing into a staging folder the next build removes, and no
@@ -23,6 +23,7 @@ import gc
 import os
 import pickle
 import signal
+import tempfile
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -46,7 +47,10 @@ class Forked(Generic[T]):
 
     def __init__(self, function: Callable[[], T], what: str) -> None:
         self.what = what
-        read_fd, write_fd = os.pipe()
+        # The answer goes through an unnamed file, read once the child is gone: through a
+        # pipe, it was read while the child still held everything it had made (a render
+        # worker's claims, tens of MB at 20,000 repositories, were then held twice).
+        self._answer = tempfile.TemporaryFile()  # noqa: SIM115 (closed by result, kill)
         parent = os.getpid()
         # The cyclic GC writes into the header of every object it scans: in the child, each
         # page of the parent's heap would be copied. Frozen objects are never scanned (the
@@ -56,25 +60,22 @@ class Forked(Generic[T]):
         gc.freeze()
         self.pid = os.fork()
         if self.pid == 0:  # the child: never returns
-            os.close(read_fd)
             die_with(parent)
-            _answer(function, write_fd)
-        os.close(write_fd)
-        self._pipe = os.fdopen(read_fd, "rb")
+            _answer(function, self._answer.fileno())
 
     def result(self) -> T:
         """The child's return value; what it raised is raised here."""
-        died = False
-        with self._pipe:
-            try:  # unpickled as it arrives: the answer's bytes are never held whole
-                ok, value = pickle.load(self._pipe)  # our own child, through a private pipe
-            except (EOFError, pickle.UnpicklingError):
-                died = True
         _, status = os.waitpid(self.pid, 0)
         if self._thaw:
             gc.unfreeze()
-        if died:
-            raise BuildError(f"the {self.what} (pid {self.pid}) died: {_describe(status)}")
+        with self._answer as answer:
+            if status != 0:
+                raise BuildError(f"the {self.what} (pid {self.pid}) died: {_describe(status)}")
+            answer.seek(0)
+            try:  # unpickled as it is read: the answer's bytes are never held whole
+                ok, value = pickle.load(answer)  # our own child's, in a file only we have
+            except (EOFError, pickle.UnpicklingError) as exc:
+                raise BuildError(f"the {self.what} (pid {self.pid}) left no answer") from exc
         if not ok:
             raise value
         return value  # type: ignore[no-any-return]
@@ -83,8 +84,8 @@ class Forked(Generic[T]):
         """Stop the child and reap it (when the parent's own half failed)."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
-        self._pipe.close()
         os.waitpid(self.pid, 0)
+        self._answer.close()
         if self._thaw:
             gc.unfreeze()
 
@@ -124,23 +125,22 @@ def split_map(
     return [mine[i] for i in range(len(items))], alongside
 
 
-def _answer(function: Callable[[], object], write_fd: int) -> None:
-    """Run `function`, send (ok, value) or (False, exception) to the parent, and exit.
+def _answer(function: Callable[[], object], fd: int) -> None:
+    """Run `function`, write (ok, value) or (False, exception) into `fd`, and exit.
 
-    The value is pickled into the pipe as it goes (a render worker's claims
-    are tens of megabytes at 20,000 repositories): one that does not pickle
-    leaves a broken answer, which the parent reports as the child's death.
+    The value is pickled into the file as it goes; one that does not pickle
+    exits with status 1, which the parent reports as the child's death.
     """
     status = 0
     try:
-        with os.fdopen(write_fd, "wb") as pipe:
+        with os.fdopen(fd, "wb", closefd=False) as file:
             try:
                 value = function()
             except BaseException as exc:  # everything goes back to the parent
-                pipe.write(_pickled_error(exc))
+                file.write(_pickled_error(exc))
             else:
                 try:
-                    pickle.dump((True, value), pipe, pickle.HIGHEST_PROTOCOL)
+                    pickle.dump((True, value), file, pickle.HIGHEST_PROTOCOL)
                 except Exception as exc:
                     os.write(2, f"cannot send the answer: {type(exc).__name__}: {exc}\n".encode())
                     status = 1
