@@ -57,7 +57,7 @@ from generator.report import Problem
 
 log = logging.getLogger("sitegen")
 
-FORMAT = 8
+FORMAT = 9
 """Bump when what these files hold changes shape: old state is then ignored."""
 STATE_SUFFIX = ".state"
 SOURCES_FILE = "sources.pickle"
@@ -110,8 +110,8 @@ class Memory:
     """The change feed's entries, newest first (`feeds.entry`)."""
     problems: dict[str, tuple[Problem, ...]] = field(default_factory=dict)
     """Unit → the problems found while making its files, reported again while it is kept."""
-    search: Any = None
-    """The client search index's tokens and shards (`search_shards.ClientMemory`)."""
+    search: bytes | None = None
+    """The client search index's tokens and shards (`search_shards.ClientMemory.pack`)."""
     rows: dict[str, Any] = field(default_factory=dict)
     """Repository → what lists of repositories show of it (`html_data.RepositoryRow`): the
     next build lists the repositories that did not change without computing their tags."""
