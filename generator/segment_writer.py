@@ -69,6 +69,7 @@ class SegmentWriter:
         with self._stderr:
             self._stderr.seek(0)
             said = self._stderr.read().decode("utf-8", "replace").strip()
+        said = said.splitlines()[-1] if said else ""  # a traceback's last line names the error
         if status != 0:
             raise BuildError(
                 f"writing the search index segments in {self.directory} failed "
