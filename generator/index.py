@@ -500,7 +500,7 @@ class IndexPlan:
         """Write the segments not linked from the previous index (their files only)."""
         for segid, members in self.to_write:
             positions = [position for position, _ in members]
-            docs = iter_documents([repo for _, repo in members], registry)
+            docs = _bucket_documents(members, registry)
             if on_document is not None:
                 docs = _seen(positions, docs, on_document)
             _write_segment(self.ix, segid, docs)
@@ -509,7 +509,7 @@ class IndexPlan:
         """(segment id, its documents) of each segment to write: what `write_documents`
         needs, made here, where the registry is."""
         return [
-            (segid, list(iter_documents([repo for _, repo in members], registry)))
+            (segid, list(_bucket_documents(members, registry)))
             for segid, members in self.to_write
         ]
 
@@ -555,6 +555,13 @@ class _BucketCodec(whoosh3.W3Codec):  # type: ignore[misc]
 
     def new_segment(self, storage: Any, indexname: str) -> Any:
         return whoosh3.W3Segment(whoosh3.W3Codec(), indexname, segid=self._segid)
+
+
+def _bucket_documents(
+    members: Sequence[tuple[int, Repository]], registry: Registry
+) -> Iterator[Document]:
+    """The documents of a bucket's (walk position, repository) members, in walk order."""
+    return iter_documents([repo for _, repo in members], registry)
 
 
 def write_documents(directory: Path, segments: Sequence[tuple[str, Sequence[Document]]]) -> None:

@@ -279,7 +279,7 @@ class SiteWriter:
         target = self._claim(relpath, origin, unit)
         if target is None:
             return False
-        if self.patching and compare and _same_bytes(self.output / relpath, data):
+        if self.patching and compare and _holds(f"{self.output}/{relpath}", data):
             self.unchanged += 1
             return True
         self._stage(relpath, target)
@@ -918,18 +918,8 @@ def _make_folder(path: str) -> None:
             raise
 
 
-def _same_bytes(path: Path, data: bytes) -> bool:
-    """Whether the published file at `path` already holds exactly `data`."""
-    try:
-        if path.is_symlink() or path.stat().st_size != len(data):
-            return False
-        return path.read_bytes() == data
-    except OSError:
-        return False
-
-
 def _holds(path: str, data: bytes) -> bool:
-    """`_same_bytes` on a plain string path, for a whole tree's hot path: the file at `path`
+    """Whether the published file at `path` (a plain string: the hot path of a whole tree)
     is a regular file that holds exactly `data`."""
     try:
         st = os.lstat(path)
