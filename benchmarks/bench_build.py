@@ -81,20 +81,31 @@ def copy_floor(site: Path, scratch: Path) -> float:
     return time.perf_counter() - started
 
 
-def remove_and_settle(*trees: Path) -> None:
-    """Remove `trees`, then let the file system finish with it before anything is timed.
+def remove_and_settle(*trees: Path, timed_next: bool = True) -> None:
+    """Remove `trees`, then, if a build is timed next, wait until the file system has
+    finished with them.
 
-    Deleting 600,000 files leaves the kernel work for long after `rm`
-    returns (ext4 frees inodes and extents in the background): a build
-    started right away took two to three times longer at 2,000 repositories.
+    On ext4 without a journal (this machine's), a new file does not take the
+    inode of one deleted less than 60 seconds before, or 360 while that
+    inode's table block is unwritten (`recently_deleted` in the kernel's
+    `fs/ext4/ialloc.c`), and creating it scans past each such inode: a full
+    build started within minutes of deleting a 600,000-file tree spent
+    185 s of CPU in the kernel instead of 40 (238 s instead of 79, `perf`:
+    `find_inode_bit`). After a sync the blocks are written, and a build
+    creating files in them makes them unwritten again: so the wait is the
+    longer window. Nothing waits when nothing was there to remove.
     """
+    removed = False
     for tree in trees:
-        shutil.rmtree(tree, ignore_errors=True)
-    os.sync()
-    time.sleep(SETTLE_SECONDS)
+        if tree.exists():
+            shutil.rmtree(tree, ignore_errors=True)
+            removed = True
+    if removed and timed_next:
+        os.sync()
+        time.sleep(SETTLE_SECONDS)
 
 
-SETTLE_SECONDS = 30
+SETTLE_SECONDS = 370
 
 
 class MemorySampler(threading.Thread):
@@ -255,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         return _steps(source, output, args.work, rows, step, undo)
     finally:
         undo.restore()
-        remove_and_settle(output.parent, args.work / "copy")
+        remove_and_settle(output.parent, args.work / "copy", timed_next=False)
 
 
 def _steps(source: Path, output: Path, work: Path, rows: list[tuple[str, float, int, str]],

@@ -164,7 +164,7 @@ class _Unreadable(Exception):
 
 def scan(
     root: Path, layout: str, jobs: int = 1, known: Mapping[str, Listing] | None = None,
-    old: Mapping[str, Fingerprint] | None = None,
+    old: Mapping[str, Fingerprint] | None = None, beside: Callable[[], object] | None = None,
 ) -> Scan | None:
     """Fingerprints of a v1 or v2 storage; None when a folder cannot be listed.
 
@@ -172,14 +172,26 @@ def scan(
     its fingerprints (`Scan.kept`), which a completed image folder that did not change keeps
     (`_folder_fingerprint`). With `jobs` > 1, a forked worker fingerprints part of v1's
     image and repository folders (`generator/forked.py`) while this process does the rest.
+
+    `beside`: work for this process while the worker walks (the build reads its memory),
+    run once the fork is made, so that the worker does not copy what it makes; the worker
+    then takes a larger share (`SCAN_WORKER_PERCENT_BESIDE`). It is run only when the walk
+    knows before the fork that the storage changed: a name was added to or removed from
+    `images/`, `repositories/` or a namespace, as a push does (the work is for a build
+    that will not stop at "nothing changed"). Nor is it run on a v2 layout, or when a
+    folder cannot be listed: the caller checks whether it ran.
     """
     try:
         with collector.paused():
             if layout == "v1":
-                return _scan_v1(root, jobs, known or {}, old or {})
+                return _scan_v1(root, jobs, known or {}, old or {}, beside)
             return _scan_v2(root)
     except _Unreadable:
         return None
+
+
+def _nothing() -> None:
+    pass
 
 
 Listed = tuple[list[tuple[str, bool]], int, int, Listing | None]
@@ -359,6 +371,8 @@ SCAN_WORKER_PERCENT = 50
 """The share of v1's image and repository folders a scan's worker fingerprints (spread
 evenly, so each process gets the same mix): the parent lists the folders before the fork and
 puts the entries together after it; at 50% both halves end together (measured at 20,000)."""
+SCAN_WORKER_PERCENT_BESIDE = 70
+"""The worker's share when the parent also reads the build's memory (`scan`'s `beside`)."""
 
 
 class _Repositories(NamedTuple):
@@ -410,7 +424,8 @@ def _list_repositories(
 
 
 def _scan_v1(
-    root: Path, jobs: int, known: Mapping[str, Listing], old: Mapping[str, Fingerprint]
+    root: Path, jobs: int, known: Mapping[str, Listing], old: Mapping[str, Fingerprint],
+    beside: Callable[[], object] | None,
 ) -> Scan:
     result = Scan("v1")
     images, images_fd, newest, listing = _listing(
@@ -424,6 +439,8 @@ def _scan_v1(
         if images_fd >= 0:
             os.close(images_fd)
         raise
+    if not any(listing is not known.get(key) for key, listing in result.listings.items()):
+        beside = None  # (no name came or went: maybe nothing changed)
     image_keys = [f"I:{name}" for name, _ in images]
     repo_keys = [f"R:{path}" for path in repos.paths]
     n_images = len(images)
@@ -439,8 +456,8 @@ def _scan_v1(
 
     try:
         fingerprints, _ = forked.split_map(
-            fingerprint, range(len(keys)), lambda: None,
-            jobs=jobs, what="scan worker", worker_percent=SCAN_WORKER_PERCENT,
+            fingerprint, range(len(keys)), beside or _nothing, jobs=jobs, what="scan worker",
+            worker_percent=SCAN_WORKER_PERCENT if beside is None else SCAN_WORKER_PERCENT_BESIDE,
         )
     finally:
         for fd in (images_fd, repos.fd):

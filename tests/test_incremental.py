@@ -290,6 +290,38 @@ def test_remembered_listings_give_the_fingerprints_of_a_fresh_walk(tmp_path: Pat
         assert trusting.newest_mtime_ns == fresh.newest_mtime_ns, change.__name__
 
 
+def test_work_beside_the_walk_runs_here_only_when_a_name_came_or_went(tmp_path: Path) -> None:
+    """`scan`'s `beside` (where a build reads its memory) runs once, in the calling process,
+    when `images/`, `repositories/` or a namespace gained or lost a name, as a push does;
+    not when files were written in place, nor when nothing changed. The fingerprints are
+    those of a walk without it."""
+    root = tmp_path / "storage"
+    ids = base_storage(root)
+    for n in range(20):  # enough entries for a worker (`forked.MIN_WORKER_ITEMS`)
+        write_image(root, image_id(f"more{n}"), ids["base"])
+    time.sleep(incremental.RACY_NS / 1e9 + 0.1)  # older than the racy window: listings kept
+    first = incremental.scan(root, "v1", 2)
+    assert first is not None
+    calls: list[int] = []
+
+    def walk() -> incremental.Scan:
+        found = incremental.scan(
+            root, "v1", 2, first.kept_listings(), first.kept(), lambda: calls.append(os.getpid())
+        )
+        assert found is not None
+        assert found.fingerprints == incremental.scan(root, "v1", 2).fingerprints  # type: ignore[union-attr]
+        return found
+
+    assert walk().fingerprints == first.fingerprints and calls == []
+    _retag(root, ids)  # `tag_latest` written anew: a name in a repository folder
+    assert walk().fingerprints != first.fingerprints and calls == []
+    for change in (_push_image, _add_repository, _delete_repository):
+        change(root, ids)
+        walk()
+        assert calls == [os.getpid()], change.__name__
+        calls.clear()
+
+
 def test_a_rebuild_with_nothing_changed_rewrites_no_file(tmp_path: Path) -> None:
     root = tmp_path / "storage"
     base_storage(root)
