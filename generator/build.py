@@ -706,7 +706,7 @@ class _Segments:
         log.info("writing %d search index segments beside the pages", len(self.plan.to_write))
         try:
             self.child = segment_writer.SegmentWriter(
-                self.plan.directory, self.plan.documents(registry)
+                self.plan.directory, self.plan.buckets(registry)
             )
         except OSError as exc:  # the second core is a saving: the build goes on without it
             log.warning("cannot start a process to write the search index segments (%s): "

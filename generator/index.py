@@ -505,13 +505,25 @@ class IndexPlan:
                 docs = _seen(positions, docs, on_document)
             _write_segment(self.ix, segid, docs)
 
-    def documents(self, registry: Registry) -> list[tuple[str, list[Document]]]:
-        """(segment id, its documents) of each segment to write: what `write_documents`
-        needs, made here, where the registry is."""
-        return [
-            (segid, list(_bucket_documents(members, registry)))
-            for segid, members in self.to_write
-        ]
+    def buckets(self, registry: Registry) -> list[tuple[str, Registry]]:
+        """(segment id, its bucket's registry) of each segment to write: what
+        `write_buckets` needs, and no more of `registry`.
+
+        A bucket's registry holds its repositories and the v1 images they
+        tag, whose labels are in their documents. Its documents are made where
+        it is written: a v1 image's labels are read from its JSON in the storage
+        (`Image.config`), 0.2 s for a bucket at 20,000 repositories.
+        """
+        found = []
+        for segid, members in self.to_write:
+            repositories = tuple(repo for _, repo in members)
+            images = {
+                image.id: image
+                for repo in repositories if repo.v2 is None
+                for tag in repo.tags if (image := registry.image(tag.image_id)) is not None
+            }
+            found.append((segid, Registry(repositories, tuple(images.values()), registry.layout)))
+        return found
 
     def finish(self) -> None:
         """Write the TOC, once every segment is there: the index is then whole."""
@@ -564,11 +576,12 @@ def _bucket_documents(
     return iter_documents([repo for _, repo in members], registry)
 
 
-def write_documents(directory: Path, segments: Sequence[tuple[str, Sequence[Document]]]) -> None:
-    """Write each (segment id, documents) into the index `plan_index` began in `directory`."""
+def write_buckets(directory: Path, buckets: Sequence[tuple[str, Registry]]) -> None:
+    """Write the segment of each (segment id, bucket's registry: `IndexPlan.buckets`) into
+    the index `plan_index` began in `directory`."""
     ix = index.open_dir(str(directory), indexname=_INDEX_NAME)
-    for segid, docs in segments:
-        _write_segment(ix, segid, docs)
+    for segid, bucket in buckets:
+        _write_segment(ix, segid, iter_documents(bucket.repositories, bucket))
 
 
 def _seen(

@@ -172,15 +172,18 @@ def test_a_small_rebuild_writes_its_search_segments_in_a_process_beside_it(
     tmp_path: Path, sitegen_log: pytest.LogCaptureFixture
 ) -> None:
     """A new tag's search segment is written on the second core, into the same index files
-    a full build writes (`segment_writer.py`); with one core, by the build itself."""
+    a full build writes (`segment_writer.py`); with one core, by the build itself. The
+    process reads the labels of the tagged images from their JSON in the storage."""
     root = tmp_path / "storage"
     write_image(root, GOOD)
+    labelled = image_id("labelled")
+    write_image(root, labelled, GOOD, labels={"team": "payments"})
     for name in ("web", "api", "db"):
         write_repository(root, f"acme/{name}", {"latest": GOOD})
     sites = {jobs: tmp_path / f"j{jobs}" / "site" for jobs in (1, 2)}
     for jobs, output in sites.items():
         build_with(root, output, jobs)
-    write_repository(root, "acme/web", {"latest": GOOD, "brand-new": GOOD})
+    write_repository(root, "acme/web", {"latest": GOOD, "brand-new": labelled})
 
     for jobs, output in sites.items():
         sitegen_log.clear()
@@ -193,6 +196,7 @@ def test_a_small_rebuild_writes_its_search_segments_in_a_process_beside_it(
     assert tree(sites[2] / paths.INDEX_DIR) == tree(full / paths.INDEX_DIR)
     with SearchIndex.open(sites[2] / paths.INDEX_DIR) as ix:
         assert ix.ranked("tag:brand-new") == ["acme/web"]
+        assert ix.ranked("label:team=payments") == ["acme/web"]
 
 
 @pytest.mark.parametrize("python", ["/bin/false", "/nonexistent/python3"])

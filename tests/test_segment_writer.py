@@ -37,7 +37,7 @@ def test_its_segments_make_the_index_an_in_process_build_makes(tmp_path, registr
     plan = plan_index(registry.repositories, tmp_path / "beside",
                       Reuse(tmp_path / "before", changed))
     assert {segid for segid, _ in plan.to_write} == {f"bucket{b:03d}" for b in changed}
-    SegmentWriter(tmp_path / "beside", plan.documents(registry)).wait()
+    SegmentWriter(tmp_path / "beside", plan.buckets(registry)).wait()
     plan.finish()
 
     assert _tree(tmp_path / "beside") == _tree(tmp_path / "in-process")
@@ -47,7 +47,7 @@ def test_its_segments_make_the_index_an_in_process_build_makes(tmp_path, registr
 
 def test_a_failure_is_a_build_error_that_says_what_failed(tmp_path, registry):
     plan = plan_index(registry.repositories, tmp_path / "index")
-    documents = plan.documents(registry)[:1]
+    documents = plan.buckets(registry)[:1]
     gone = tmp_path / "gone"  # no index was begun there
     writer = SegmentWriter(gone, documents)
     with pytest.raises(BuildError) as raised:
@@ -67,7 +67,7 @@ def test_it_imports_the_builds_own_code_whatever_the_working_folder_holds(
     (decoy / "__init__.py").write_text("raise SystemExit('the decoy was imported')\n")
     monkeypatch.chdir(decoy.parent)
     plan = plan_index(registry.repositories, tmp_path / "index")
-    SegmentWriter(tmp_path / "index", plan.documents(registry)).wait()
+    SegmentWriter(tmp_path / "index", plan.buckets(registry)).wait()
     plan.finish()
     with SearchIndex.open(tmp_path / "index") as ix:
         assert len(ix.names) == len(registry.repositories)
@@ -75,7 +75,7 @@ def test_it_imports_the_builds_own_code_whatever_the_working_folder_holds(
 
 def test_kill_stops_it(tmp_path, registry):
     plan = plan_index(registry.repositories, tmp_path / "index")
-    writer = SegmentWriter(tmp_path / "index", plan.documents(registry))
+    writer = SegmentWriter(tmp_path / "index", plan.buckets(registry))
     pid = writer._process.pid
     writer.kill()
     with pytest.raises(ProcessLookupError):
