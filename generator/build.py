@@ -140,6 +140,10 @@ class _Build:
         self.jobs = jobs
         self._second_core_free = False
         """Whether the render runs on one process with a second core to spare (`_emit`)."""
+        self._whoosh: _Segments | None = None
+        """The Whoosh index `_search` began, finished by `_publish` just before it publishes:
+        the segments written beside the pages (`_beside`) are waited for once the change
+        feeds and the state are made too."""
         self.output = config.output
         self.key = state.output_key(config)
         url = config.source_url
@@ -208,6 +212,8 @@ class _Build:
         try:
             return self._publish(writer, started, found, memory, trusted, registry, cache)
         except BaseException:
+            if self._whoosh is not None:
+                self._whoosh.abandon()
             writer.discard()
             raise
 
@@ -234,6 +240,9 @@ class _Build:
                 writer, started, found, memory, trusted, registry, crawled
             )
             state.dump_rest(remembered, memory_file, previous=memory)
+        if self._whoosh is not None:  # (see `__init__`)
+            self._whoosh.finish(registry)
+            self._whoosh = None
         with self.progress.phase("write", unit="file") as advance:
             changed = writer.publish(advance)
         if crawled:  # the answers of the site now published are all the store must keep
@@ -451,7 +460,8 @@ class _Build:
         rest of each from the previous build: the files are the same as a
         full build's, byte for byte. If `planned`, the Whoosh index was begun
         before the pages (`whoosh`: None if its folder could not be claimed),
-        and its segments may be being written beside them (`_beside`).
+        and its segments may be being written beside them (`_beside`). The
+        index is left for `_publish` to finish (`_whoosh`).
         """
         # Whoosh: not imported by a build that finds nothing changed.
         from generator import index
@@ -487,8 +497,7 @@ class _Build:
             url = f"{SEARCH_INDEX_URL}/{relpath}"
             writer.write(url, data, "client search index", units.SEARCH)
             advance(1)
-        if whoosh is not None:
-            whoosh.finish(registry)
+        self._whoosh = whoosh  # finished by `_publish`
 
     def _whoosh_plan(self, writer: SiteWriter, selection: Selection) -> _Segments | None:
         """The Whoosh index begun (`index.plan_index`), its segments not yet written; None

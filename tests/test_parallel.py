@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import paths
+from generator import paths, segment_writer, state
 from generator.build import build
 from generator.config import Config
 from generator.emit import units
@@ -197,6 +197,43 @@ def test_a_small_rebuild_writes_its_search_segments_in_a_process_beside_it(
     with SearchIndex.open(sites[2] / paths.INDEX_DIR) as ix:
         assert ix.ranked("tag:brand-new") == ["acme/web"]
         assert ix.ranked("label:team=payments") == ["acme/web"]
+
+
+def test_a_build_that_fails_after_its_pages_stops_the_process_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The segments are waited for just before publishing: a failure before then kills the
+    process writing them, and the published site stays as it was."""
+    root = tmp_path / "storage"
+    write_image(root, GOOD)
+    for name in ("web", "api"):
+        write_repository(root, f"acme/{name}", {"latest": GOOD})
+    output, reference = tmp_path / "site", tmp_path / "reference" / "site"
+    build_with(root, output, 2)
+    build_with(root, reference, 1)
+    published = tree(output)
+    write_repository(root, "acme/api", {"latest": GOOD, "v2": GOOD})
+    started: list[segment_writer.SegmentWriter] = []
+    start = segment_writer.SegmentWriter.__init__
+
+    def starting(writer: segment_writer.SegmentWriter, *args: object) -> None:
+        start(writer, *args)  # type: ignore[arg-type]
+        started.append(writer)
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk is full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(segment_writer.SegmentWriter, "__init__", starting)
+        patch.setattr(state, "dump_rest", failing)  # after the pages and the search indexes
+        with pytest.raises(RuntimeError, match="the disk is full"):
+            build_with(root, output, 2)
+    assert len(started) == 1
+    assert started[0]._process.returncode is not None  # stopped and reaped
+    assert tree(output) == published
+    build_with(root, output, 2)
+    build_with(root, reference, 1)
+    assert tree(output) == tree(reference)
 
 
 @pytest.mark.parametrize("python", ["/bin/false", "/nonexistent/python3"])
