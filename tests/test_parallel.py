@@ -199,11 +199,9 @@ def test_a_small_rebuild_writes_its_search_segments_in_a_process_beside_it(
         assert ix.ranked("label:team=payments") == ["acme/web"]
 
 
-def test_a_build_that_fails_after_its_pages_stops_the_process_beside_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The segments are waited for just before publishing: a failure before then kills the
-    process writing them, and the published site stays as it was."""
+def _built_then_tagged(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(storage, site, reference): two repositories built into `site` on two processes and
+    into the reference on one, then a new tag in the storage (a rebuild's segment beside)."""
     root = tmp_path / "storage"
     write_image(root, GOOD)
     for name in ("web", "api"):
@@ -211,8 +209,17 @@ def test_a_build_that_fails_after_its_pages_stops_the_process_beside_it(
     output, reference = tmp_path / "site", tmp_path / "reference" / "site"
     build_with(root, output, 2)
     build_with(root, reference, 1)
-    published = tree(output)
     write_repository(root, "acme/api", {"latest": GOOD, "v2": GOOD})
+    return root, output, reference
+
+
+def test_a_build_that_fails_after_its_pages_stops_the_process_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The segments are waited for just before publishing: a failure before then kills the
+    process writing them, and the published site stays as it was."""
+    root, output, reference = _built_then_tagged(tmp_path)
+    published = tree(output)
     started: list[segment_writer.SegmentWriter] = []
     start = segment_writer.SegmentWriter.__init__
 
@@ -242,14 +249,7 @@ def test_when_the_process_beside_fails_the_build_writes_the_segments_itself(
     python: str,
 ) -> None:
     """A process that exits with an error, or cannot start: a warning, and the same site."""
-    root = tmp_path / "storage"
-    write_image(root, GOOD)
-    for name in ("web", "api"):
-        write_repository(root, f"acme/{name}", {"latest": GOOD})
-    output, reference = tmp_path / "site", tmp_path / "reference" / "site"
-    build_with(root, output, 2)
-    build_with(root, reference, 1)
-    write_repository(root, "acme/api", {"latest": GOOD, "v2": GOOD})
+    root, output, reference = _built_then_tagged(tmp_path)
     build_with(root, reference, 1)
 
     monkeypatch.setattr("sys.executable", python)
