@@ -123,6 +123,13 @@ def build(
                     log.info("%s: two documents clash; building again on one core", exc)
                     jobs = 1
                 report.problems.clear()
+        except OSError as exc:  # the output's disk (full, read-only, failing): one line for cron
+            log.debug("the build stopped", exc_info=True)
+            raise BuildError(
+                f"the build of {config.output} stopped: {exc}. What it wrote is removed; the "
+                "published site is the last build's (a publish it had begun is completed by "
+                "the next build)"
+            ) from exc
         finally:
             gc.unfreeze()  # what `run` set aside may be collected once the build is over
 

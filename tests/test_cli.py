@@ -61,6 +61,32 @@ def test_the_shipped_config_builds_the_embedded_sample(tmp_path: Path) -> None:
     assert (tmp_path / "site/v1/repositories/busybox/tags/.index.json").is_file()
 
 
+def test_a_disk_error_is_one_line_naming_the_output_and_the_site_stays(tmp_path: Path) -> None:
+    """A write the system refuses (here a real file-size limit, `RLIMIT_FSIZE`, as a full
+    disk refuses it) stops the build with one line naming the output, exit status 1, no
+    traceback; the published site is the last build's, and the next build succeeds."""
+    import resource
+
+    command = [sys.executable, "-m", "generator", "build", "--config", str(ROOT / "sitegen.yaml"),
+               "--output", str(tmp_path / "site"), "--full"]
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    published = {p: p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()}
+
+    def limit_file_size() -> None:  # (Python ignores SIGXFSZ: the write fails with EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    proc = subprocess.run(command, capture_output=True, text=True, preexec_fn=limit_file_size)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "stopped:" in line]
+    assert len(errors) == 1, proc.stderr
+    assert f"the build of {tmp_path / 'site'} stopped: " in errors[0]
+    assert "File too large" in errors[0]
+    assert {p: p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()} == published
+    assert not list(tmp_path.glob(".site.staging*"))
+    assert subprocess.run(command, capture_output=True).returncode == 0
+
+
 def test_nginx_config_prints_a_server_block_for_the_output(tmp_path: Path, capsys) -> None:
     assert main(["nginx-config", "--output", str(tmp_path), "--listen", "127.0.0.1:9999"]) == 0
     out = capsys.readouterr().out

@@ -904,6 +904,8 @@ def _write_file(path: str, data: bytes, flags: int = _CREATE) -> None:
         done = os.write(fd, data) if data else 0
         while done < len(data):  # a regular file takes it whole but for a full disk or a signal
             done += os.write(fd, memoryview(data)[done:])
+    except OSError as exc:  # a write's error names no file: this one does (a full disk)
+        raise OSError(exc.errno, exc.strerror, path) from exc
     finally:
         os.close(fd)
 
