@@ -11,6 +11,7 @@ import pytest
 
 from generator.cli import main
 from generator.config import config_keys
+from tests.support.limits import limit_file_size
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -65,15 +66,10 @@ def test_a_disk_error_is_one_line_naming_the_output_and_the_site_stays(tmp_path:
     """A write the system refuses (here a real file-size limit, `RLIMIT_FSIZE`, as a full
     disk refuses it) stops the build with one line naming the output, exit status 1, no
     traceback; the published site is the last build's, and the next build succeeds."""
-    import resource
-
     command = [sys.executable, "-m", "generator", "build", "--config", str(ROOT / "sitegen.yaml"),
                "--output", str(tmp_path / "site"), "--full"]
     assert subprocess.run(command, capture_output=True).returncode == 0
     published = {p: p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()}
-
-    def limit_file_size() -> None:  # (Python ignores SIGXFSZ: the write fails with EFBIG)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
 
     proc = subprocess.run(command, capture_output=True, text=True, preexec_fn=limit_file_size)
     assert proc.returncode == 1

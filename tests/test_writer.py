@@ -15,6 +15,7 @@ import pytest
 
 from generator.emit.writer import PatchConflict, SiteWriter, pack, unpack
 from generator.report import Report
+from tests.support.limits import limit_file_size
 
 
 @pytest.fixture
@@ -220,16 +221,12 @@ def test_a_patch_may_take_over_the_files_of_units_it_redoes_or_deletes(
 def test_a_write_the_system_refuses_names_its_file(tmp_path: Path) -> None:
     """A `write()` error (a full disk; here a real file-size limit) carries no file name of
     its own: the writer's does, so the build's one line names the page."""
-    import resource
     import subprocess
     import sys
 
     target = tmp_path / "page.html"
     code = "from generator.emit.writer import _write_file; "
     code += f"_write_file({str(target)!r}, b'x' * 8192)"
-
-    def limit_file_size() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
 
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           preexec_fn=limit_file_size)
