@@ -8,6 +8,7 @@ that would fail if it were undone, without timing or measuring a whole build.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import pickle
 import tracemalloc
@@ -16,7 +17,7 @@ from typing import BinaryIO
 
 import pytest
 
-from generator import index, state
+from generator import build, index, state
 from generator.emit import v1_tree
 from generator.emit.writer import SiteWriter, pack, unpack
 from generator.model import Image, Repository, Tag, pack_checksums
@@ -57,6 +58,33 @@ def test_a_crawl_holds_one_string_per_image_id(tmp_path: Path) -> None:
     # Neither is held: both images share one string, their storage's `images` folder.
     assert image.images_dir is parent.images_dir
     assert pickle.dumps(registry.images).count(str(root).encode()) == 1
+
+
+def test_the_registry_made_again_before_the_render_is_the_crawl_with_one_string_per_id(
+    tmp_path: Path,
+) -> None:
+    """`_Crawled.compact` replaces the crawl by a copy of it made in one go (why: there)."""
+    root = tmp_path / "storage"
+    base, child = image_id("base"), image_id("child")
+    write_image(root, base)
+    write_image(root, child, base, labels={"team": "blue"})
+    write_repository(root, "acme/web", {"latest": child, "base": base})
+    crawled = v1.crawl(root, Report())
+    crawl = build._Crawled(crawled, {})
+    try:
+        crawl.compact()
+    finally:
+        gc.unfreeze()  # (as `build` does once it is over)
+    again = crawl.registry
+    assert again == crawled
+    assert again.images[0] is not crawled.images[0]
+    assert again.repositories[0] is not crawled.repositories[0]
+    parent, image = again.image(base), again.image(child)
+    assert parent is not None and image is not None and image.ancestry is not None
+    assert image.ancestry[1] is parent.id and image.parent is parent.id
+    assert {tag.value for tag in again.repositories[0].tags} == {base, child}
+    assert again.repositories[0].image_ids()[1] is image.id
+    assert image.labels == {"team": "blue"}
 
 
 def test_a_crawl_holds_plain_sha256_checksums_as_their_digests(tmp_path: Path) -> None:
