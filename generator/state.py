@@ -146,6 +146,8 @@ class _Origin:
     """The file's device, inode, size and mtime: it is copied from only if it is still it."""
     chunks: dict[tuple[str, str], _Chunk] = field(default_factory=dict)
     """(field, first key) → the chunk."""
+    rest_at: int | None = None
+    """Where the chunks after the `Memory` begin, while they are not read (`load_rest`)."""
 
 
 def output_key(config: Config) -> str:
@@ -195,23 +197,47 @@ def load_sources(output: Path) -> Sources | None:
     return value
 
 
-def load_memory(output: Path, key: str | None = None, *, crawl: bool = True) -> Memory | None:
+def load_memory(
+    output: Path, key: str | None = None, *, crawl: bool = True, rest: bool = True
+) -> Memory | None:
     """The memory of the site in `output`; with `key`, only if it was built with that key.
 
     Without `crawl`, its crawl and rows are left out (`cache`, `rows`, `row_markup` empty,
-    `registry` None): a build that will not trust them need not hold them.
+    `registry` None): a build that will not trust them need not hold them. Without `rest`,
+    the fields written after the crawl in chunks (`manifest`, `published`, `rows`,
+    `row_markup`) are read later, by `load_rest`.
     """
-    value = _load(state_dir(output) / MEMORY_FILE, crawl)
+    value = _load(state_dir(output) / MEMORY_FILE, crawl, rest)
     if not isinstance(value, Memory) or value.format != FORMAT:
         return None
     return value if key is None or value.key == key else None
 
 
-def _load(path: Path, crawl: bool = True) -> object:
+def load_rest(memory: Memory) -> None:
+    """Read the fields `load_memory(rest=False)` left out, from the file it read (the build
+    holds the output's lock: no other build writes it); MemoryUnreadable if they cannot be."""
+    origin = memory.origin
+    assert origin is not None and origin.rest_at is not None
+    try:
+        with origin.path.open("rb") as f, collector.paused():
+            if _identity(f) != origin.identity:
+                raise ValueError("it changed since its first part was read")
+            f.seek(origin.rest_at)
+            _load_chunks(memory, f)
+    except Exception as exc:  # any damage means: start from nothing
+        raise MemoryUnreadable(f"{origin.path}: unreadable ({exc})") from exc
+    origin.rest_at = None
+
+
+class MemoryUnreadable(Exception):
+    """The second part of a memory file could not be read (`load_rest`)."""
+
+
+def _load(path: Path, crawl: bool = True, rest: bool = True) -> object:
     try:
         with path.open("rb") as f, collector.paused():
             if path.name == MEMORY_FILE:
-                return _load_memory_file(path, f, crawl)
+                return _load_memory_file(path, f, crawl, rest)
             return pickle.load(f)
     except FileNotFoundError:
         return None
@@ -220,15 +246,19 @@ def _load(path: Path, crawl: bool = True) -> object:
         return None
 
 
-def _load_memory_file(path: Path, file: BinaryIO, crawl: bool) -> Memory | None:
-    """The crawl's chunks, then the `Memory`, then its other chunks (`dump_to`)."""
+def _load_memory_file(path: Path, file: BinaryIO, crawl: bool, rest: bool) -> Memory | None:
+    """The crawl's chunks, then the `Memory`, then its other chunks (`dump_to`), unless
+    not `rest` (`load_rest` reads them)."""
     origin = _Origin(path, _identity(file))
     cache = _read_field(file, "cache", origin.chunks if crawl else None)
     value = pickle.load(file)
     if not isinstance(value, Memory) or value.format != FORMAT:
         return None
     value.origin, value.cache = origin, cache
-    _load_chunks(value, file, crawl)
+    if rest:
+        _load_chunks(value, file, crawl)
+    else:
+        origin.rest_at = file.tell()
     return value
 
 

@@ -392,6 +392,29 @@ def test_one_change_rewrites_only_the_files_it_changes(tmp_path: Path) -> None:
     assert result.written < 20
 
 
+def test_a_memory_unreadable_after_its_crawl_is_met_late_and_builds_everything(
+    tmp_path: Path, sitegen_log: pytest.LogCaptureFixture
+) -> None:
+    """A rebuild reads its memory in two steps (`load_rest`): damage found in the second,
+    once the crawl trusted the first, makes the build start again from nothing."""
+    root = tmp_path / "storage"
+    ids = base_storage(root)
+    output = tmp_path / "site"
+    run(root, output)
+    memory = state.load_memory(output, rest=False)
+    assert memory is not None and memory.origin is not None and memory.origin.rest_at
+    assert memory.cache and not memory.manifest  # its crawl was read, what follows was not
+    path = state.state_dir(output) / state.MEMORY_FILE
+    with path.open("r+b") as f:
+        f.truncate(memory.origin.rest_at + 8)
+    _add_tag(root, ids)
+    result, _ = run(root, output)
+    assert "unreadable" in sitegen_log.text and "building everything" in sitegen_log.text
+    assert result.written == result.files  # a whole new tree
+    run(root, tmp_path / "full", full=True)
+    assert files(output) == files(tmp_path / "full")
+
+
 def built_with_memory(tmp_path: Path) -> tuple[Path, dict[str, str], Path, state.Memory]:
     """(storage, its ids, site, the state it left) of a first build of `base_storage`."""
     root = tmp_path / "storage"

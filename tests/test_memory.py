@@ -375,6 +375,25 @@ def test_a_truncated_memory_state_reads_as_none(tmp_path: Path) -> None:
     assert state.load_memory(tmp_path / "site") is None
 
 
+def test_the_memory_state_read_in_two_steps_is_the_same(tmp_path: Path) -> None:
+    memory = _memory(3000)
+    folder = state.state_dir(tmp_path / "site")
+    folder.mkdir()
+    (folder / state.MEMORY_FILE).write_bytes(state.dump(memory))
+    first = state.load_memory(tmp_path / "site", rest=False)
+    assert first is not None and first.cache == memory.cache
+    assert first.feed == memory.feed and first.manifest == {} and first.published == {}
+    state.load_rest(first)
+    assert first == memory
+    # Damage in the second part is met by `load_rest`, naming the file.
+    data = state.dump(memory)
+    (folder / state.MEMORY_FILE).write_bytes(data[: len(data) - 100])
+    first = state.load_memory(tmp_path / "site", rest=False)
+    assert first is not None
+    with pytest.raises(state.MemoryUnreadable, match=state.MEMORY_FILE):
+        state.load_rest(first)
+
+
 def test_writing_the_memory_state_holds_neither_the_file_nor_a_memo_of_it(
     tmp_path: Path,
 ) -> None:
