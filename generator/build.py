@@ -756,9 +756,10 @@ class _Crawled:
         registry's 50 MB of objects were spread over 150 MB of heap, and a
         forked render worker copies every page either process touches. Made
         again in one go, the objects fill the freed holes and the emptied
-        arenas go back to the system: the heap was 149 MB before, 114 after,
-        and the two render processes' peak 292 MB before, 255-265 after, for
-        1 s of pickling. Nothing else holds the old objects when it runs.
+        arenas go back to the system: the heap was 147-149 MB before, 114-135
+        after, and the two render processes' peak 292-293 MB before, 255-278
+        after (five runs), for 1 s of pickling. Nothing else holds the old
+        objects when it runs.
         """
         packed = pickle.dumps(self.registry, pickle.HIGHEST_PROTOCOL)
         self.registry = Registry()  # the old objects are freed before the new ones are made
