@@ -123,6 +123,8 @@ class Config:
     """Host[:port] in the pages' `docker pull` commands; empty: the host serving the pages."""
     base_url: str = field(default="/", metadata={"check": _base_url_problem})
     """URL path the site is published under (`/registry/`); every page link starts with it."""
+    index_limit: int = field(default=1000, metadata={"min": 0, "max": 1_000_000})
+    """Most repositories the index page lists; with more, it lists namespaces (a row each)."""
     templates_dir: Path | None = None
     """Templates that replace the shipped ones by name (`default:page.html` names an original)."""
     http: HttpConfig = HttpConfig()

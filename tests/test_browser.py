@@ -42,6 +42,18 @@ def site(oracle_storage: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 @pytest.fixture(scope="module")
 def base(site: Path) -> Iterator[str]:
     """`sitegen serve` itself, as a user runs it, on a free loopback port."""
+    yield from _serve(site)
+
+
+@pytest.fixture(scope="module")
+def by_namespace(oracle_storage: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The oracle site whose index lists namespaces (`index_limit: 0`), served."""
+    site = tmp_path_factory.mktemp("by-namespace") / "site"
+    build_site(oracle_storage, site, include_private=True, index_limit=0)
+    yield from _serve(site)
+
+
+def _serve(site: Path) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "generator", "serve", "--output", str(site), "--port", str(port)],
@@ -212,6 +224,39 @@ def test_index_filters_and_sorts_without_leaving_the_page(page: object, base: st
     sizes.click()
     names = [a.text for a in first.find_elements(By.CSS_SELECTOR, "tbody td a")]
     assert names == ["web-server", "web.frontend", "web"]
+
+
+def test_an_index_of_namespaces_filters_sorts_and_leads_to_them(
+    driver: object, by_namespace: str
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.requested_urls(driver)
+    browser.console_errors(driver)
+    driver.get(f"{by_namespace}/")
+
+    def shown() -> list[str]:
+        return [a.text for a in driver.find_elements(By.CSS_SELECTOR, "table.namespaces td a")
+                if a.is_displayed()]
+
+    driver.find_element(By.ID, "filter").send_keys("my")
+    assert shown() == ["myorg99"]
+    assert driver.find_element(By.CSS_SELECTOR, "[data-filter-count]").text == "1 match"
+    driver.find_element(By.ID, "filter").send_keys(Keys.BACKSPACE, Keys.BACKSPACE)
+    assert shown() == ["acme", "library", "myorg99", "team42", "user123"]
+    tags = driver.find_element(By.XPATH, "//table[contains(@class, 'namespaces')]//th[3]//button")
+    tags.click()
+    counts = [int(td.text) for td in
+              driver.find_elements(By.CSS_SELECTOR, "table.namespaces tbody td:nth-child(3)")]
+    assert counts == sorted(counts) and counts[0] < counts[-1]
+    driver.find_element(By.LINK_TEXT, "library").click()
+    wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "h1").text == "library")
+    names = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "table.repos tbody td a")]
+    assert names == ["busybox", "debian"]
+    urls = browser.requested_urls(driver)
+    assert browser.left_the_site(urls, by_namespace) == []
+    assert browser.console_errors(driver) == []
 
 
 def test_keyboard_reaches_everything_with_a_visible_focus(page: object, base: str) -> None:

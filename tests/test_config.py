@@ -79,7 +79,7 @@ ONE_MISTAKE = [
         "source: registry\ncolour: red\n",
         "sitegen.yaml: unknown key 'colour' (known keys: source, output, include_private,"
         " include_layers, source_type, platform, search, title, registry_host, base_url,"
-        " templates_dir, http)",
+        " index_limit, templates_dir, http)",
         id="unknown-no-guess",
     ),
     pytest.param(
@@ -512,6 +512,7 @@ def test_config_keys() -> None:
         "title",
         "registry_host",
         "base_url",
+        "index_limit",
         "templates_dir",
         "http.username",
         "http.password",

@@ -188,6 +188,43 @@ def test_index_lists_repositories_with_tags_by_namespace(oracle_site: Path) -> N
     assert cells[3] == "24.1 kB"
 
 
+@pytest.mark.parametrize("limit", [0, 5])
+def test_an_index_over_its_limit_lists_namespaces_as_their_pages_do(
+    oracle_storage: Path, tmp_path: Path, limit: int
+) -> None:
+    # The oracle has 6 repositories with tags: 5 is the largest limit they exceed.
+    build_site(oracle_storage, tmp_path / "site", include_private=True, index_limit=limit)
+    soup = soup_of(tmp_path / "site", "/")
+    assert soup.select("section.namespace") == []
+    assert soup.select_one("p.lead").get_text(strip=True) == "6 repositories in 5 namespaces."
+    assert soup.select_one("label[for=filter]").string == "Filter namespaces"
+    rows = soup.select("table.namespaces tbody tr")
+    assert [r.a.string for r in rows] == ["acme", "library", "myorg99", "team42", "user123"]
+    for row in rows:
+        href = row.a["href"]
+        namespace = soup_of(tmp_path / "site", href)
+        assert namespace.h1.string == row.a.string
+        listed = namespace.select("table.repos tbody tr")
+        count, tags, updated = row.find_all("td")[1:]
+        assert int(count.string) == len(listed)
+        assert int(tags.string) == sum(int(r.find_all("td")[1].string) for r in listed)
+        times = [int(r.find_all("td")[2]["data-value"]) for r in listed]
+        assert int(updated["data-value"]) == max(times, default=0)
+        if times:
+            assert updated.time["datetime"] == next(
+                r.find_all("td")[2].time["datetime"] for r in listed
+                if int(r.find_all("td")[2]["data-value"]) == max(times)
+            )
+
+
+def test_an_index_at_its_limit_lists_every_repository(oracle_storage: Path, tmp_path: Path) -> None:
+    build_site(oracle_storage, tmp_path / "site", include_private=True, index_limit=6)
+    soup = soup_of(tmp_path / "site", "/")
+    assert soup.select("table.namespaces") == []
+    assert len(soup.select("section.namespace table.repos tbody tr")) == 6
+    assert soup.select_one("label[for=filter]").string == "Filter repositories"
+
+
 def test_repository_page(oracle_site: Path) -> None:
     soup = soup_of(oracle_site, WEB_SERVER)
     assert soup.title.string == "acme/web-server · Docker registry"

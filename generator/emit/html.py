@@ -355,8 +355,14 @@ class Pages:
             site=self.site, url_for=self.url_for, url_pattern=self.url_pattern, now=now
         )
 
-    def render_index(self, namespaces: Sequence[NamespaceView]) -> str:
-        return self._render(["index.html"], page="index", namespaces=namespaces)
+    def render_index(self, namespaces: Sequence[NamespaceView], limit: int) -> str:
+        """The index page: every listed repository, or (`by_namespace`) when there are more than
+        `limit`, a row per namespace (`Config.index_limit`)."""
+        listed = sum(len(ns.listed) for ns in namespaces)
+        return self._render(
+            ["index.html"], page="index", namespaces=namespaces, listed=listed,
+            by_namespace=listed > limit,
+        )
 
     def render_namespace(self, namespace: NamespaceView) -> str:
         names = [f"namespace-{namespace.name}.html", "namespace.html"]
@@ -432,7 +438,7 @@ def site_outputs(
     if selection.wants(units.SITE):
         for name in STATIC_FILES:
             yield page(("static", name), functools.partial(pages.static_file, name))
-        yield page(("index",), lambda: pages.render_index(data.namespaces))
+        yield page(("index",), lambda: pages.render_index(data.namespaces, config.index_limit))
         yield page(("search",), pages.render_search)
         yield page(("not_found",), pages.render_not_found)
     # Views are made for the pages made: a rebuild redoes few, and lists use rows.

@@ -471,6 +471,17 @@ class NamespaceView:
         """Repositories without tags (emptied by deletes, or stray entries): folded away."""
         return tuple(r for r in self.repositories if not r.listed)
 
+    @property
+    def tag_count(self) -> int:
+        """The tags of its listed repositories (the index page's row of the namespace)."""
+        return sum(r.row.tag_count for r in self.listed)
+
+    @property
+    def updated(self) -> Moment | None:
+        """The last update of its listed repositories."""
+        times = [r.row.updated for r in self.listed if r.row.updated is not None]
+        return Moment(max(times)) if times else None
+
 
 @dataclass(frozen=True, slots=True)
 class LayerView:
