@@ -24,7 +24,7 @@ import operator
 import os
 import pickle
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import compress, filterfalse, islice
 from pathlib import Path
@@ -266,7 +266,7 @@ class _Build:
             self._whoosh = None
         with self.progress.phase("write", unit="file") as advance:
             changed = writer.publish(advance)
-        if crawled:  # the answers of the site now published are all the store must keep
+        if crawl.orphans:  # the answers of the site now published are all the store must keep
             listings_of(self.output).prune(
                 i.files_digest for i in registry.images if i.files_digest is not None
             )
@@ -343,8 +343,9 @@ class _Build:
 
     def _crawl(
         self, found: Scan | None, memory: state.Memory | None, old: state.Sources | None
-    ) -> tuple[Registry, dict[str, object]]:
-        """The registry, and for v1 the crawl cache of every entry (empty otherwise)."""
+    ) -> tuple[Registry, dict[str, object], bool]:
+        """The registry, for v1 the crawl cache of every entry (empty otherwise), and whether
+        a stored `/files` answer may have lost its last image (`_Crawled.orphans`)."""
         if self.layout == "v1" and found is not None and self.root is not None:
             cache = memory.cache if memory is not None else {}
             fingerprints = old.fingerprints if memory is not None and old is not None else {}
@@ -354,9 +355,9 @@ class _Build:
                     listings_of(self.output),
                 )
             log.info("read %d of %d storage entries", read, len(found.entries))
-            return registry, new_cache
+            return registry, new_cache, memory is None or _images_changed(cache, new_cache)
         with self.progress.phase("crawl", unit="repository"):
-            return crawler_for(self.config)(self.report), {}
+            return crawler_for(self.config)(self.report), {}, False
 
     def _emit(
         self, writer: SiteWriter, selection: Selection, registry: Registry,
@@ -611,6 +612,13 @@ def _remembered(memory: state.Memory) -> Registry:
     return Registry(repositories=tuple(repositories), images=tuple(images))
 
 
+def _images_changed(old: Mapping[str, object], new: Mapping[str, object]) -> bool:
+    """Whether an image entry of the last crawl's cache is gone from this one's, or was read
+    again (an entry not read again is the very object the last crawl kept)."""
+    images = [key for key in old if key.startswith("I:")]
+    return any(map(operator.is_not, map(old.__getitem__, images), map(new.get, images)))
+
+
 def _keep(
     writer: SiteWriter, memory: state.Memory, redo: frozenset[str]
 ) -> dict[str, tuple[Problem, ...]]:
@@ -747,6 +755,10 @@ class _Crawled:
     cache: dict[str, object]
     """v1: every storage entry crawled (`crawl_v1`), written into the build state and
     cleared before the render; empty otherwise."""
+    orphans: bool
+    """Whether the `/files` store may hold answers no image names any more: a v1 crawl that
+    read everything, or read again or lost an image the last one had. A rebuild after pushes
+    that only added images need not list the store (55,000 answers at 20,000 repositories)."""
 
     def compact(self) -> None:
         """Make the registry again from its pickle, once the crawl's other objects are gone.

@@ -175,7 +175,7 @@ def scan(
 
     `beside`: work for this process while the worker walks (the build reads its memory),
     run once the fork is made, so that the worker does not copy what it makes; the worker
-    then takes a larger share (`SCAN_WORKER_PERCENT_BESIDE`). It is run only when the walk
+    then walks more of the storage (`forked.split_map`). It is run only when the walk
     knows before the fork that the storage changed: a name was added to or removed from
     `images/`, `repositories/` or a namespace, as a push does (the work is for a build
     that will not stop at "nothing changed"). Nor is it run on a v2 layout, or when a
@@ -367,14 +367,6 @@ def _entry_fingerprint(
     return False, digest, newest, None
 
 
-SCAN_WORKER_PERCENT = 50
-"""The share of v1's image and repository folders a scan's worker fingerprints (spread
-evenly, so each process gets the same mix): the parent lists the folders before the fork and
-puts the entries together after it; at 50% both halves end together (measured at 20,000)."""
-SCAN_WORKER_PERCENT_BESIDE = 70
-"""The worker's share when the parent also reads the build's memory (`scan`'s `beside`)."""
-
-
 class _Repositories(NamedTuple):
     """`repositories/` listed: its namespaces and the repository entries in each."""
 
@@ -456,8 +448,7 @@ def _scan_v1(
 
     try:
         fingerprints, _ = forked.split_map(
-            fingerprint, range(len(keys)), beside or _nothing, jobs=jobs, what="scan worker",
-            worker_percent=SCAN_WORKER_PERCENT if beside is None else SCAN_WORKER_PERCENT_BESIDE,
+            fingerprint, range(len(keys)), beside or _nothing, jobs=jobs, what="scan worker"
         )
     finally:
         for fd in (images_fd, repos.fd):
@@ -525,11 +516,6 @@ def _raise_unreadable(exc: OSError) -> None:
 
 CachedEntry = tuple[Any, tuple[Problem, ...]]
 """The crawl of one v1 entry: its Repository or Image (or None), and its problems."""
-
-
-CRAWL_WORKER_PERCENT = 60
-"""The share of the image folders to read that a crawl's worker reads: the parent reads the
-rest and the repositories."""
 
 
 def crawl_v1(
@@ -606,7 +592,7 @@ def _read_stale(
     stale_repositories = [e for e in stale if e.kind == "R"]
     image_entries, repository_entries = forked.split_map(
         read, stale_images, lambda: [read(e) for e in stale_repositories],
-        jobs=jobs, what="crawl worker", worker_percent=CRAWL_WORKER_PERCENT,
+        jobs=jobs, what="crawl worker",
     )
     fresh = dict(zip((e.key for e in stale_repositories), repository_entries, strict=True))
     fresh.update(zip((e.key for e in stale_images), image_entries, strict=True))

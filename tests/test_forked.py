@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +69,64 @@ def test_kill_stops_and_reaps_the_child() -> None:
     child = forked.Forked(lambda: signal.pause(), "test child")
     child.kill()
     assert _gone(child.pid)
+
+
+# --- split_map: two processes taking chunks from one pipe ----------------------------------
+
+
+def _pid_of(item: int) -> tuple[int, int]:
+    return item, os.getpid()
+
+
+def _slow(item: int) -> tuple[int, int]:
+    time.sleep(0.0005)
+    return item, os.getpid()
+
+
+def test_split_map_answers_in_order_with_both_processes_sharing_the_work() -> None:
+    items = list(range(3000))
+    results, alongside = forked.split_map(_slow, items, lambda: "beside", jobs=2, what="test")
+    assert alongside == "beside"
+    assert [item for item, _ in results] == items
+    by_process = Counter(pid for _, pid in results)
+    assert len(by_process) == 2
+    # Items that each wait the same: neither process takes more than three quarters.
+    assert max(by_process.values()) <= 0.75 * len(items)
+
+
+def test_split_map_gives_a_process_held_up_beside_fewer_chunks() -> None:
+    items = list(range(3000))
+    results, _ = forked.split_map(_slow, items, lambda: time.sleep(0.5), jobs=2, what="test")
+    assert [item for item, _ in results] == items
+    mine = sum(pid == os.getpid() for _, pid in results)
+    assert mine < len(items) / 2
+
+
+def test_split_map_runs_here_alone_with_one_job_or_few_items() -> None:
+    for items, jobs in ((list(range(100)), 1), (list(range(forked.MIN_WORKER_ITEMS - 1)), 2)):
+        results, _ = forked.split_map(_pid_of, items, lambda: None, jobs=jobs, what="test")
+        assert results == [(item, os.getpid()) for item in items]
+
+
+def test_split_map_raises_what_either_side_raised_and_leaves_no_fd_open() -> None:
+    def fail_at(item: int) -> int:
+        if item == 2500:
+            raise ValueError(f"item {item}")
+        return item
+
+    before = _open_fds()
+    with pytest.raises(ValueError, match="item 2500"):
+        forked.split_map(fail_at, range(3000), lambda: None, jobs=2, what="test")
+    with pytest.raises(KeyError, match="beside"):
+        forked.split_map(_pid_of, range(3000), _raise_beside, jobs=2, what="test")
+    forked.split_map(_pid_of, range(3000), lambda: None, jobs=2, what="test")
+    assert _open_fds() == before
+
+
+def _open_fds() -> list[str]:
+    fds = Path("/proc/self/fd")
+    return sorted(p.name for p in fds.iterdir()) if fds.is_dir() else []
+
+
+def _raise_beside() -> None:
+    raise KeyError("beside")

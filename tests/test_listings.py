@@ -113,6 +113,33 @@ def test_answers_no_image_names_are_removed_once_the_site_is_published(
         listings.digest(_published(output, i)).hex() for i in (ids["base"], ids["web"]))
 
 
+def test_a_rebuild_keeps_the_store_to_the_answers_its_images_name(tmp_path: Path) -> None:
+    """Pushes that only add images leave every answer named; a layer replaced (as a tool that
+    writes a new file and renames it over the old one) or an image deleted leaves one unnamed,
+    and the rebuild removes it."""
+    root, output = tmp_path / "storage", tmp_path / "site"
+    ids = _storage(root)
+    _build(root, output)
+    store = listings_of(output)
+
+    def named() -> list[str]:
+        images = [p.name for p in (root / "images").iterdir()]
+        return sorted({listings.digest(_published(output, i)).hex() for i in images})
+
+    extra = image_id("extra")
+    write_image(root, extra, ids["web"], layer=layer_tar({"srv/extra": b"extra"}))
+    write_repository(root, "acme/extra", {"latest": extra})
+    _build(root, output)
+    assert sorted(p.name for p in store.folder.iterdir()) == named()
+    before = store.path(listings.digest(_published(output, ids["api"])))
+    replacement = root / "images" / ids["api"] / "layer.new"
+    replacement.write_bytes(layer_tar({"srv/api": b"api v2"}))
+    replacement.replace(root / "images" / ids["api"] / "layer")
+    _build(root, output)
+    assert not before.exists()
+    assert sorted(p.name for p in store.folder.iterdir()) == named()
+
+
 def test_a_store_that_cannot_be_written_leaves_the_answer_held(tmp_path: Path) -> None:
     root = tmp_path / "storage"
     ids = _storage(root)

@@ -70,7 +70,7 @@ def test_the_registry_made_again_before_the_render_is_the_crawl_with_one_string_
     write_image(root, child, base, labels={"team": "blue"})
     write_repository(root, "acme/web", {"latest": child, "base": base})
     crawled = v1.crawl(root, Report())
-    crawl = build._Crawled(crawled, {})
+    crawl = build._Crawled(crawled, {}, orphans=True)
     try:
         crawl.compact()
     finally:
