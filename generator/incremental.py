@@ -220,22 +220,30 @@ def _listing(path: str, dir_fd: int | None, known: Listing | None) -> Listed:
             return entries, fd, st.st_mtime_ns, known
         with os.scandir(fd) as it:
             found = list(it)
+        kinds = set(map(_IS_DIR, found))  # (d_type, else a `stat` it keeps)
+    except OSError as exc:
+        os.close(fd)
+        raise _Unreadable(path) from exc
+    if kinds == {True}:  # folders only, as `images/` holds: a push relists its 55,000 names
+        names = list(map(_NAME, found))
+        names.sort(key=None if "".join(names).isascii() else os.fsencode)
+        entries = list(zip(names, repeat(True)))
+        joined = "/\0".join(names) + "/"
+    else:
         if "".join(map(_NAME, found)).isascii():  # then str order is byte order
             found.sort(key=_NAME)
         else:
             found.sort(key=lambda e: os.fsencode(e.name))
-        entries = [(e.name, e.is_dir()) for e in found]
-    except OSError as exc:
-        os.close(fd)
-        raise _Unreadable(path) from exc
-    names = "\0".join(f"{n}/" if is_dir else n for n, is_dir in entries)
-    return entries, fd, st.st_mtime_ns, (st.st_ctime_ns, st.st_ino, names, st.st_mtime_ns)
+        entries = list(zip(map(_NAME, found), map(_IS_DIR, found), strict=True))
+        joined = "\0".join(f"{n}/" if is_dir else n for n, is_dir in entries)
+    return entries, fd, st.st_mtime_ns, (st.st_ctime_ns, st.st_ino, joined, st.st_mtime_ns)
 
 
 _IMAGES = "D:images"
 _REPOSITORIES = "D:repositories"
 """The keys of the listings of `images/` and `repositories/` (`Scan.listings`)."""
 _NAME = operator.attrgetter("name")
+_IS_DIR = os.DirEntry.is_dir
 _FIRST = operator.itemgetter(0)
 _SECOND = operator.itemgetter(1)
 _IDENTITY = operator.attrgetter("st_mode", "st_size", "st_mtime_ns", "st_ino")
