@@ -112,7 +112,11 @@ def build(
         try:
             while True:
                 try:
-                    return _Build(config, report, full, progress, jobs).run(started)
+                    one = _Build(config, report, full, progress, jobs)
+                    try:
+                        return one.run(started)
+                    finally:
+                        one.end_spare()
                 except PatchConflict as exc:
                     if full:
                         raise
@@ -154,6 +158,8 @@ class _Build:
         self._second_core_free = False
         """Whether the render runs on one process with a second core to spare (`_emit`)."""
         self._whoosh: _Segments | None = None
+        self._spare: segment_writer.SegmentWriter | None = None
+        """A segment writer started early (`_start_spare`), for `_Segments.start_beside`."""
         """The Whoosh index `_search` began, finished by `_publish` just before it publishes:
         the segments written beside the pages (`_beside`) are waited for once the change
         feeds and the state are made too."""
@@ -208,6 +214,8 @@ class _Build:
             # they live as long as the build.
             gc.freeze()
         trusted = memory is not None and may_trust and memory.key == self.key
+        if trusted and self.jobs > 1 and forked.available():
+            self._start_spare()
         crawl = _Crawled(*self._crawl(found, memory if trusted else None, old_sources))
         del old_sources  # its fingerprints served the crawl: not held while rendering
         if trusted and memory is not None:
@@ -233,6 +241,22 @@ class _Build:
                 self._whoosh.abandon()
             writer.discard()
             raise
+
+    def end_spare(self) -> None:
+        """End the segment writer started early if the build did not give it a segment."""
+        if self._spare is not None:
+            self._spare.kill()
+            self._spare = None
+
+    def _start_spare(self) -> None:
+        """Start the process that may write the search segments beside the pages
+        (`segment_writer.py`: why this early), while the second core is idle."""
+        from generator import segment_writer  # see `_search`
+
+        try:
+            self._spare = segment_writer.SegmentWriter()
+        except OSError as exc:  # `start_beside` tries again, and says so if it fails
+            log.debug("cannot start the segment writer early: %s", exc)
 
     def _publish(
         self, writer: SiteWriter, started: float, found: Scan | None,
@@ -419,7 +443,8 @@ class _Build:
         early = self._beside(writer, selection)
         whoosh = self._whoosh_plan(writer, selection) if early else None
         if whoosh is not None and whoosh.plan.to_write:
-            whoosh.start_beside(registry)
+            spare, self._spare = self._spare, None
+            whoosh.start_beside(registry, spare)
 
         def pages() -> None:
             for emit in EMITTERS:
@@ -790,18 +815,26 @@ class _Segments:
     plan: index.IndexPlan
     child: segment_writer.SegmentWriter | None = None
 
-    def start_beside(self, registry: Registry) -> None:
-        """Have another process write the segments (if it cannot start, `_search` will)."""
+    def start_beside(
+        self, registry: Registry, spare: segment_writer.SegmentWriter | None = None
+    ) -> None:
+        """Have another process write the segments, `spare` if one was started early (if it
+        cannot start, `_search` writes them)."""
         from generator import segment_writer  # see `_Build._search`
 
         log.info("writing %d search index segments beside the pages", len(self.plan.to_write))
+        child = spare
         try:
-            self.child = segment_writer.SegmentWriter(
-                self.plan.directory, self.plan.buckets(registry)
-            )
+            if child is None:
+                child = segment_writer.SegmentWriter()
+            child.give(self.plan.directory, self.plan.buckets(registry))
         except OSError as exc:  # the second core is a saving: the build goes on without it
+            if child is not None:
+                child.kill()
             log.warning("cannot start a process to write the search index segments (%s): "
                         "writing them in this one", exc)
+            return
+        self.child = child
 
     def finish(self, registry: Registry) -> None:
         """The index made whole, once its segments are written (here, if the child failed)."""

@@ -213,6 +213,36 @@ def _built_then_tagged(tmp_path: Path) -> tuple[Path, Path, Path]:
     return root, output, reference
 
 
+def test_a_rebuild_ends_the_segment_writer_it_started_early_whether_it_used_it_or_not(
+    tmp_path: Path, sitegen_log: pytest.LogCaptureFixture
+) -> None:
+    """The process is started once the walk finds a change, before the build knows whether
+    a search document changed: a push that changes none leaves no process behind, and the
+    site is the one a build on one core makes."""
+    root, output, reference = _built_then_tagged(tmp_path)
+    build_with(root, output, 2)  # the new tag: its segment written by the early process
+    assert "writing 1 search index segments beside the pages" in sitegen_log.messages
+    assert _children() == []
+    build_with(root, reference, 1)  # (the change feeds list every build's changes)
+    other = image_id("other")
+    write_image(root, other, GOOD)
+    write_repository(root, "acme/web", {"latest": other})  # same tags, no labels: same document
+    sitegen_log.clear()
+    build_with(root, output, 2)
+    assert not [m for m in sitegen_log.messages if "segments beside" in m]
+    assert _children() == []
+    build_with(root, reference, 1)
+    assert tree(output) == tree(reference)
+
+
+def _children() -> list[str]:
+    """The processes this one started that are still there (Linux), zombies included."""
+    found: list[str] = []
+    for task in Path("/proc/self/task").glob("*/children"):
+        found += task.read_text().split()
+    return found
+
+
 def test_a_build_that_fails_after_its_pages_stops_the_process_beside_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def test_its_segments_make_the_index_an_in_process_build_makes(tmp_path, registr
     plan = plan_index(registry.repositories, tmp_path / "beside",
                       Reuse(tmp_path / "before", changed))
     assert {segid for segid, _ in plan.to_write} == {f"bucket{b:03d}" for b in changed}
-    SegmentWriter(tmp_path / "beside", plan.buckets(registry)).wait()
+    _writing(tmp_path / "beside", plan.buckets(registry)).wait()
     plan.finish()
 
     assert _tree(tmp_path / "beside") == _tree(tmp_path / "in-process")
@@ -49,7 +50,7 @@ def test_a_failure_is_a_build_error_that_says_what_failed(tmp_path, registry):
     plan = plan_index(registry.repositories, tmp_path / "index")
     documents = plan.buckets(registry)[:1]
     gone = tmp_path / "gone"  # no index was begun there
-    writer = SegmentWriter(gone, documents)
+    writer = _writing(gone, documents)
     with pytest.raises(BuildError) as raised:
         writer.wait()
     message = str(raised.value)
@@ -67,7 +68,7 @@ def test_it_imports_the_builds_own_code_whatever_the_working_folder_holds(
     (decoy / "__init__.py").write_text("raise SystemExit('the decoy was imported')\n")
     monkeypatch.chdir(decoy.parent)
     plan = plan_index(registry.repositories, tmp_path / "index")
-    SegmentWriter(tmp_path / "index", plan.buckets(registry)).wait()
+    _writing(tmp_path / "index", plan.buckets(registry)).wait()
     plan.finish()
     with SearchIndex.open(tmp_path / "index") as ix:
         assert len(ix.names) == len(registry.repositories)
@@ -75,8 +76,41 @@ def test_it_imports_the_builds_own_code_whatever_the_working_folder_holds(
 
 def test_kill_stops_it(tmp_path, registry):
     plan = plan_index(registry.repositories, tmp_path / "index")
-    writer = SegmentWriter(tmp_path / "index", plan.buckets(registry))
+    writer = _writing(tmp_path / "index", plan.buckets(registry))
     pid = writer._process.pid
     writer.kill()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # reaped: no such process
+
+
+def test_one_started_early_waits_for_its_work_and_writes_it(tmp_path, registry):
+    """Started before the work is known (as a rebuild starts it), it is still there, alive
+    and idle, when the work comes; the index it writes is the in-process one."""
+    writer = SegmentWriter()
+    time.sleep(0.5)  # a rebuild crawls and compares meanwhile
+    assert writer._process.poll() is None
+    build_index(registry.repositories, registry, tmp_path / "in-process")
+    plan = plan_index(registry.repositories, tmp_path / "beside")
+    writer.give(tmp_path / "beside", plan.buckets(registry))
+    writer.wait()
+    plan.finish()
+    assert _tree(tmp_path / "beside") == _tree(tmp_path / "in-process")
+
+
+def test_one_with_no_work_is_ended_without_writing(tmp_path):
+    before = _open_fds()
+    writer = SegmentWriter()
+    writer.kill()
+    assert writer._process.returncode is not None
+    assert _open_fds() == before
+
+
+def _open_fds() -> list[str]:
+    fds = Path("/proc/self/fd")
+    return sorted(p.name for p in fds.iterdir()) if fds.is_dir() else []
+
+
+def _writing(directory: Path, buckets: list) -> SegmentWriter:
+    writer = SegmentWriter()
+    writer.give(directory, buckets)
+    return writer
