@@ -263,26 +263,33 @@ class _Build:
         memory: state.Memory | None, trusted: bool, crawl: _Crawled,
     ) -> BuildResult:
         """Everything after the crawl, into `writer`: select, emit, index, remember, publish."""
-        if found is not None:
-            # What the walk saw is written now and let go: it is a sixth of the crawl's
-            # memory at 20,000 repositories, held by neither process while they render.
-            with writer.state_file(state.SOURCES_FILE) as f:
-                state.dump_to(state.Sources(
-                    state.FORMAT, self.key, self.layout, found.kept(), found.newest_mtime_ns,
-                    listings=found.kept_listings(),
-                ), f)
-            found.release()
         with writer.state_file(state.MEMORY_FILE) as memory_file:
-            # The crawl's entries too: their keys and pairs are not held while rendering.
-            cache = crawl.cache
-            crawled = bool(cache)
-            state.dump_crawl(cache, memory_file, previous=memory)
-            cache.clear()
-            if crawled and not trusted and self.jobs > 1 and forked.available():
-                crawl.compact()  # before the render forks (see `_Crawled.compact`)
+            crawled = bool(crawl.cache)
+
+            def write_walk_and_crawl() -> None:
+                # What the walk saw is written and let go before the render: a sixth of the
+                # crawl's memory at 20,000 repositories, held by neither render process. The
+                # crawl's entries too: their keys and pairs.
+                if found is not None:
+                    with writer.state_file(state.SOURCES_FILE) as f:
+                        state.dump_to(state.Sources(
+                            state.FORMAT, self.key, self.layout, found.kept(),
+                            found.newest_mtime_ns, listings=found.kept_listings(),
+                        ), f)
+                    found.release()
+                state.dump_crawl(crawl.cache, memory_file, previous=memory)
+                crawl.cache.clear()
+                if trusted and memory is not None:
+                    state.forget_crawl(memory)  # its crawl is written and compared
+
+            if not trusted:
+                write_walk_and_crawl()
+                if crawled and self.jobs > 1 and forked.available():
+                    crawl.compact()  # before the render forks (see `_Crawled.compact`)
             registry = crawl.registry
             result, remembered = self._emit_all(
-                writer, started, found, memory, trusted, registry, crawled
+                writer, started, found, memory, trusted, registry, crawled,
+                None if not trusted else write_walk_and_crawl,
             )
             state.dump_rest(remembered, memory_file, previous=memory)
         if self._whoosh is not None:  # (see `__init__`)
@@ -305,9 +312,15 @@ class _Build:
     def _emit_all(
         self, writer: SiteWriter, started: float, found: Scan | None,
         memory: state.Memory | None, trusted: bool, registry: Registry, crawled: bool,
+        before_render: Callable[[], None] | None = None,
     ) -> tuple[BuildResult, state.Memory]:
         """Select, emit and index what changed; write the report; return what to remember
-        (the registry too if no crawl cache holds it: `crawled`)."""
+        (the registry too if no crawl cache holds it: `crawled`).
+
+        `before_render`: what a rebuild does once it knows what changed, before it renders
+        (it writes the walk and the crawl into the state): the Whoosh segments to rewrite are
+        handed to the process beside first (`_begin_segments`), which then works meanwhile.
+        """
         hidden = v1_tree.hidden_images(registry, self.config.include_private)
         selection = v1_tree.select(registry, self.config.include_private, hidden)
         dirty: frozenset[str] | None = None
@@ -325,7 +338,6 @@ class _Build:
                 old_selection, selection, old_registry, registry
             )
             del old_registry, old_selection
-            state.forget_crawl(memory)  # its crawl is written (`dump_crawl`) and compared
         known = memory if trusted else None
         rows = _current(known.rows if known is not None else {}, dirty)
         markup = _current(known.row_markup if known is not None else {}, dirty)
@@ -333,6 +345,13 @@ class _Build:
         kept: dict[str, tuple[Problem, ...]] = {}
         if writer.patching and memory is not None and dirty is not None:
             kept = _keep(writer, memory, dirty | gone)
+        if before_render is not None:
+            self._second_core_free = (
+                self.jobs > 1 and forked.available() and self._on_one_process(dirty)
+            )
+            if self._beside(writer, selection):
+                self._whoosh = self._begin_segments(writer, selection, registry)
+            before_render()
         unit_problems = self._emit(writer, selection, registry, kept)
         if not trusted:
             memory = state.load_memory(self.output, crawl=False)  # see `run`
@@ -413,7 +432,7 @@ class _Build:
         dirty = selection.dirty
         todo = "every unit" if dirty is None else f"{len(dirty)} units"
         with self.progress.phase("render", unit="file") as advance:
-            if self.jobs > 1 and forked.available() and units.worth_splitting(dirty):
+            if not self._on_one_process(dirty):
                 log.info("rendering %s on two processes", todo)
                 registry.images_by_id()  # made once, shared by both (`SiteData`)
                 parts: tuple[Made, ...] = parallel.split(emit_units, selection, writer, advance)
@@ -439,12 +458,10 @@ class _Build:
         """Write the files of the units `selection` wants; return their problems by unit."""
         mark = len(self.report.problems)
         found: dict[str, list[Problem]] = {}
-        # A rebuild's Whoosh segments are written beside its pages (see `_beside`).
+        # A rebuild's Whoosh segments are written beside its pages (see `_beside`), begun
+        # before them (`_emit_all`).
         early = self._beside(writer, selection)
-        whoosh = self._whoosh_plan(writer, selection) if early else None
-        if whoosh is not None and whoosh.plan.to_write:
-            spare, self._spare = self._spare, None
-            whoosh.start_beside(registry, spare)
+        whoosh = self._whoosh if early else None
 
         def pages() -> None:
             for emit in EMITTERS:
@@ -476,6 +493,21 @@ class _Build:
                 whoosh.abandon()
             raise
         return found
+
+    def _on_one_process(self, dirty: frozenset[str] | None) -> bool:
+        """Whether `_emit` renders on one process (else it splits the units over two)."""
+        return not (self.jobs > 1 and forked.available() and units.worth_splitting(dirty))
+
+    def _begin_segments(
+        self, writer: SiteWriter, selection: Selection, registry: Registry
+    ) -> _Segments | None:
+        """The Whoosh index begun (`_whoosh_plan`), its segments handed to the process beside
+        (the one started early, `_spare`, if there is one)."""
+        whoosh = self._whoosh_plan(writer, selection)
+        if whoosh is not None and whoosh.plan.to_write:
+            spare, self._spare = self._spare, None
+            whoosh.start_beside(registry, spare)
+        return whoosh
 
     def _file_problems(self, found: dict[str, list[Problem]], unit: str, mark: int) -> None:
         """Move the problems reported since `mark` to `unit`'s in `found`."""
