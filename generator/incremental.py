@@ -152,7 +152,10 @@ class Scan:
         """The listings to remember: not those of folders changed (their ctime) within
         `RACY_NS` of the walk, which a name added in the same clock tick would leave as is."""
         recent = self.started_ns - RACY_NS
-        return {k: v for k, v in self.listings.items() if v[0] < recent}
+        kept = dict(self.listings)
+        for key in list(compress(kept, map(recent.__le__, map(_FIRST, kept.values())))):
+            del kept[key]
+        return kept
 
 
 class _Unreadable(Exception):
@@ -486,11 +489,10 @@ def _scan_v1(
     result.fingerprints.update(zip(image_keys, digests[:n_images], strict=True))
     racy_from = result.started_ns - RACY_NS  # `Scan.note`, for all at once
     result.racy.update(compress(keys, map(racy_from.__le__, mtimes)))
-    result.listings.update(
-        (key, listing or known[key])
-        for key, is_dir, listing in zip(keys, found_dirs, new_listings, strict=True)
-        if listing is not None or (is_dir and key in known)
-    )
+    # Each folder's listing: the one the walk made, else the one it kept from `known`.
+    kept = list(compress(keys, map(operator.and_, found_dirs, map(known.__contains__, keys))))
+    result.listings.update(zip(kept, map(known.__getitem__, kept), strict=True))
+    result.listings.update(compress(zip(keys, new_listings, strict=True), new_listings))
     result.newest_mtime_ns = max(newest, repos.newest, max(mtimes))
     return result
 
