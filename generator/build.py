@@ -351,6 +351,7 @@ class _Build:
             )
             if self._beside(writer, selection):
                 self._whoosh = self._begin_segments(writer, selection, registry)
+            self.end_spare()  # (not given a segment: not held through the render)
             before_render()
         unit_problems = self._emit(writer, selection, registry, kept)
         if not trusted:

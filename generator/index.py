@@ -633,10 +633,11 @@ The postings of 20,000 repositories take about 180 MB (1.3 million tuples);
 held whole they would be most of a build's memory. The index files are the
 same either way: the runs are merged in the same sorted order.
 """
-_BUCKET_POOL_MB = 64
+_BUCKET_POOL_MB = 32
 """The same, in the process that writes a rebuild's segments (`segment_writer.py`), which holds
-nothing else: a bucket's postings at 20,000 repositories (97,000, 12 MB of Whoosh's estimate)
-are then sorted in memory, not spilled and merged back (0.6 s -> 0.5 s a bucket)."""
+nothing else: a bucket's postings at 20,000 repositories (97,000, about 16 MB by Whoosh's
+estimate of 160 bytes each) are then sorted in memory, not spilled and merged back (0.6 s ->
+0.5 s a bucket)."""
 _RUN_CHUNK = 1024
 """Postings pickled together in a spilled run; the merge holds one chunk of each run."""
 
