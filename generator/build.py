@@ -580,10 +580,10 @@ class _Build:
             client = builder.build(repositories)
         assert client is not None
         self.search_memory = client.memory.pack()
-        for relpath in client.kept:
-            url = f"{SEARCH_INDEX_URL}/{relpath}"
+        kept = [f"{SEARCH_INDEX_URL}/{relpath}" for relpath in client.kept]
+        for url in writer.keep_files(units.SEARCH, kept, "client search index"):
             writer.link(url, writer.output / url, "client search index", units.SEARCH)
-            advance(1)
+        advance(len(kept))
         for relpath, data in sorted(client.files.items()):
             url = f"{SEARCH_INDEX_URL}/{relpath}"
             writer.write(url, data, "client search index", units.SEARCH)

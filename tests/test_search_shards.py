@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from generator.emit.search_shards import (
+    BLOCK_SIZE,
     BUDGET_BYTES,
     ClientIndex,
     ClientIndexBuilder,
@@ -233,6 +234,12 @@ def test_an_update_equals_a_fresh_build(registry_2000):
         assert update.memory == expected.memory
         if count == 1:
             assert len(update.kept) > 0.8 * len(expected.memory.nodes)
+            # One repository's block of names made again; the others kept as they were.
+            ordered = sorted(repositories, key=lambda r: (r.namespace, r.name))
+            position = [r.full_name for r in ordered].index(docs[chosen[0]].name)
+            assert [path for path in update.files if path.startswith("blocks/")] == [
+                f"blocks/{position // BLOCK_SIZE}.json"
+            ]
         docs, files, memory = new_docs, expected.files, update.memory
 
 

@@ -191,6 +191,33 @@ def test_a_patch_carries_kept_units_over_packed_and_deletes_only_what_went(
     ]
 
 
+def test_a_patch_keeps_some_files_of_a_unit_it_redoes_untouched_and_deletes_the_rest(
+    tmp_path: Path, published: dict[str, str]
+) -> None:
+    """`keep_files`: the files of a redone unit that would be written with the same bytes stay
+    as published (the same inode); a path the unit did not publish, or that this build
+    claimed already, is given back to be written."""
+    output = tmp_path / "site"
+    kept = output / "v1/repositories/r/s/json"
+    before = kept.stat()
+    writer = SiteWriter(output, Report(), previous=published)
+    writer.keep_all(["image:k", "image:gone"])
+    assert writer.write("v1/repositories/r/s/new", b"n", "r/s", "repository:r/s")
+    left = writer.keep_files(
+        "repository:r/s",
+        ["v1/repositories/r/s/json", "v1/repositories/r/s/new", "v1/repositories/r/s/other"],
+        "r/s",
+    )
+    assert left == ["v1/repositories/r/s/new", "v1/repositories/r/s/other"]
+    assert unpack("repository:r/s", writer.manifest()["repository:r/s"]) == (
+        "v1/repositories/r/s/json", "v1/repositories/r/s/new")
+    assert writer.publish()
+    assert (writer.written_count, writer.deleted_count) == (1, 1)
+    assert not (output / "v1/repositories/r/s/old").exists()
+    after = kept.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
 @pytest.mark.parametrize("relpath", [
     "v1/images/k/json",  # a kept unit's file
     "v1/images/k/json/inside",  # under a kept unit's file

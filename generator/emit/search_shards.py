@@ -164,6 +164,9 @@ class ClientMemory:
     """The encoded ids of each token (`encode_ids`), in the order of `tokens`."""
     nodes: dict[str, tuple[bool, int, str | None]]
     """Node key -> (is a leaf, its file's size, its encoded ids if a split node)."""
+    blocks: list[int] = field(default_factory=list)
+    """The size of each name block's file, in order (an update keeps the blocks whose
+    repositories did not change, and the manifest names the largest)."""
 
     def pack(self) -> bytes:
         """As the build holds and remembers it: pickled, 2.9 MB against 6.8 MB of objects at
@@ -285,25 +288,34 @@ class _Tree:
         if self.tokens:
             self._children("", 0, len(self.tokens))
         ordered = sorted(repositories, key=lambda r: (r.namespace, r.name))
-        blocks: dict[str, bytes] = {}
-        for start in range(0, len(ordered), BLOCK_SIZE):
+        # An update (the same repositories at the same positions) keeps each block of names
+        # and descriptions that holds no repository whose document changed.
+        previous = self.previous.blocks if self.previous is not None else []
+        redo = {position // BLOCK_SIZE for position in self.now}
+        files = self.made
+        sizes: list[int] = []
+        for number, start in enumerate(range(0, len(ordered), BLOCK_SIZE)):
+            path = f"blocks/{number}.json"
+            if number < len(previous) and number not in redo:
+                self.kept.append(path)
+                sizes.append(previous[number])
+                continue
             block = [
                 [r.full_name, None if r.description is None else r.description[:DESCRIPTION_CHARS]]
                 for r in ordered[start:start + BLOCK_SIZE]
             ]
-            blocks[f"blocks/{start // BLOCK_SIZE}.json"] = encode(block)
-        files = self.made
-        files.update(blocks)
+            files[path] = encode(block)
+            sizes.append(len(files[path]))
         files["manifest.json"] = encode({
             "format": 1,
             "repositories": self.universe,
             "block_size": BLOCK_SIZE,
             "description_chars": DESCRIPTION_CHARS,
-            "max_block_bytes": max(map(len, blocks.values()), default=0),
+            "max_block_bytes": max(sizes, default=0),
             "max_shard_bytes": max((size for _, size, _ in self.nodes.values()), default=0),
             "nodes": _front_code(sorted((k, leaf) for k, (leaf, _, _) in self.nodes.items())),
         })
-        memory = ClientMemory(self.universe, self.tokens, self.ids, self.nodes)
+        memory = ClientMemory(self.universe, self.tokens, self.ids, self.nodes, sizes)
         return ClientIndexFiles(files, sorted(self.kept), memory)
 
     def _node(self, key: str, lo: int, hi: int) -> None:

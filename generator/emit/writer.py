@@ -85,7 +85,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from pathlib import Path
@@ -366,6 +366,40 @@ class SiteWriter:
         self._kept_files += sum(map(str.count, files, repeat("\0", len(files))))
         self._kept_files += len(files) - files.count("")
         self._redone = None
+
+    def keep_files(self, unit: str, relpaths: Sequence[str], origin: str) -> list[str]:
+        """Claim for `unit`, which this patch redoes, files it published last time and would
+        write with the same bytes (the client search shards and name blocks no change
+        reached), as `keep_all` keeps whole units: the published site is the previous
+        manifest (the journal keeps them equal), so nothing is read or `stat`ed.
+
+        Returns the paths it did not claim (not the unit's last time, or claimed already):
+        the caller writes or links those. Swapping a whole tree, it claims none.
+        """
+        if not self.patching:
+            return list(relpaths)
+        published = set(unpack(unit, self._previous.get(unit, "")))
+        files = self._units.setdefault(unit, [])
+        if isinstance(files, str):  # a kept unit: `_reserve` raises on its first claim
+            return list(relpaths)
+        left = []
+        for relpath in relpaths:
+            parents = []
+            parent = relpath.rpartition("/")[0]
+            while parent and parent not in self._dirs:  # (a folder's own are there too)
+                parents.append(parent)
+                parent = parent.rpartition("/")[0]
+            if (
+                relpath not in published or relpath in self._files or relpath in self._dirs
+                or any(p in self._files for p in parents)
+            ):
+                left.append(relpath)
+                continue
+            self._files[relpath] = origin
+            files.append(relpath)
+            self._dirs.update(parents)
+            self.unchanged += 1
+        return left
 
     def claims(self) -> Claims:
         """Everything this writer claimed, for the parent of a split build (`absorb`)."""
