@@ -672,9 +672,12 @@ def _remembered(memory: state.Memory) -> Registry:
 
 def _images_changed(old: Mapping[str, object], new: Mapping[str, object]) -> bool:
     """Whether an image entry of the last crawl's cache is gone from this one's, or was read
-    again (an entry not read again is the very object the last crawl kept)."""
+    again and differs (an entry not read again is the very object the last crawl kept; one
+    read again because its walk was racy is usually equal)."""
     images = [key for key in old if key.startswith("I:")]
-    return any(map(operator.is_not, map(old.__getitem__, images), map(new.get, images)))
+    before, after = list(map(old.__getitem__, images)), list(map(new.get, images))
+    again = compress(zip(before, after, strict=True), map(operator.is_not, before, after))
+    return any(was != now for was, now in again)
 
 
 def _keep(
