@@ -158,11 +158,12 @@ class _Build:
         self._second_core_free = False
         """Whether the render runs on one process with a second core to spare (`_emit`)."""
         self._whoosh: _Segments | None = None
+        """The Whoosh index `_search` (or `_emit_all`, for the segments written beside the
+        pages) began, finished by `_publish` just before it publishes: the segments written
+        beside the pages (`_beside`) are waited for once the change feeds and the state are
+        made too."""
         self._spare: segment_writer.SegmentWriter | None = None
         """A segment writer started early (`_start_spare`), for `_Segments.start_beside`."""
-        """The Whoosh index `_search` began, finished by `_publish` just before it publishes:
-        the segments written beside the pages (`_beside`) are waited for once the change
-        feeds and the state are made too."""
         self.output = config.output
         self.key = state.output_key(config)
         url = config.source_url
@@ -818,8 +819,9 @@ class _Crawled:
     cleared before the render; empty otherwise."""
     orphans: bool
     """Whether the `/files` store may hold answers no image names any more: a v1 crawl that
-    read everything, or read again or lost an image the last one had. A rebuild after pushes
-    that only added images need not list the store (55,000 answers at 20,000 repositories)."""
+    read everything, or that lost an image the last one had or found it changed. A rebuild
+    after pushes that only added images need not list the store (55,000 answers at 20,000
+    repositories)."""
 
     def compact(self) -> None:
         """Make the registry again from its pickle, once the crawl's other objects are gone.
@@ -870,6 +872,10 @@ class _Segments:
             log.warning("cannot start a process to write the search index segments (%s): "
                         "writing them in this one", exc)
             return
+        except BaseException:  # not yet ours to abandon (`abandon`): stopped here
+            if child is not None:
+                child.kill()
+            raise
         self.child = child
 
     def finish(self, registry: Registry) -> None:
