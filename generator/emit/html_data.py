@@ -652,6 +652,11 @@ class SiteData:
         return tuple(i for i in sorted(self._images.values(), key=lambda i: i.id)
                      if self.has_page(i))
 
+    def image_pages_among(self, ids: Iterable[str]) -> tuple[Image, ...]:
+        """The images of `image_pages` whose id is one of `ids` (a rebuild's few), in order."""
+        found = [image for i in ids if self.has_page(image := self._images.get(i))]
+        return tuple(sorted(found, key=lambda i: i.id))  # type: ignore[union-attr]
+
     # -- repositories --------------------------------------------------------------------
 
     @property
