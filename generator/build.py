@@ -155,8 +155,6 @@ class _Build:
         self.full = full
         self.progress = progress
         self.jobs = jobs
-        self._second_core_free = False
-        """Whether the render runs on one process with a second core to spare (`_emit`)."""
         self._whoosh: _Segments | None = None
         """The Whoosh index `_search` (or `_emit_all`, for the segments written beside the
         pages) began, finished by `_publish` just before it publishes: the segments written
@@ -347,9 +345,6 @@ class _Build:
         if writer.patching and memory is not None and dirty is not None:
             kept = _keep(writer, memory, dirty | gone)
         if before_render is not None:
-            self._second_core_free = (
-                self.jobs > 1 and forked.available() and self._on_one_process(dirty)
-            )
             if self._beside(writer, selection):
                 self._whoosh = self._begin_segments(writer, selection, registry)
             self.end_spare()  # (not given a segment: not held through the render)
@@ -440,7 +435,6 @@ class _Build:
                 parts: tuple[Made, ...] = parallel.split(emit_units, selection, writer, advance)
             else:
                 log.info("rendering %s on one process", todo)
-                self._second_core_free = self.jobs > 1 and forked.available()
                 parts = (emit_units(selection, advance),)
         for part, made, made_rows in parts:
             found.update(part)
@@ -525,8 +519,11 @@ class _Build:
         index), a split render (both cores are busy) or one core: `_search`
         writes the segments itself.
         """
+        second_core_free = (
+            self.jobs > 1 and forked.available() and self._on_one_process(selection.dirty)
+        )
         return (
-            self._second_core_free and writer.patching and self.search_changes is not None
+            second_core_free and writer.patching and self.search_changes is not None
             and selection.wants(units.SEARCH)
         )
 

@@ -599,11 +599,11 @@ def _write_segment(
 ) -> None:
     """One bucket's documents as one segment (its files only: the TOC is written last), its
     postings spilled to disk beyond `pool_mb` (`_POOL_MB`)."""
+    limit = pool_mb or _POOL_MB
     writer = writing.SegmentWriter(
-        ix, codec=_BucketCodec(segid), limitmb=pool_mb or _POOL_MB,
-        compound=False,  # compound pickles mtimes
+        ix, codec=_BucketCodec(segid), limitmb=limit, compound=False  # compound pickles mtimes
     )
-    _spill_in_chunks(writer, pool_mb or _POOL_MB)
+    _spill_in_chunks(writer, limit)
     try:
         for doc in docs:
             values = {

@@ -6,12 +6,12 @@ import os
 import signal
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from generator import forked
 from generator.errors import BuildError
+from tests.support.processes import open_fds
 
 pytestmark = pytest.mark.skipif(not forked.available(), reason="no fork on this system")
 
@@ -114,18 +114,13 @@ def test_split_map_raises_what_either_side_raised_and_leaves_no_fd_open() -> Non
             raise ValueError(f"item {item}")
         return item
 
-    before = _open_fds()
+    before = open_fds()
     with pytest.raises(ValueError, match="item 2500"):
         forked.split_map(fail_at, range(3000), lambda: None, jobs=2, what="test")
     with pytest.raises(KeyError, match="beside"):
         forked.split_map(_pid_of, range(3000), _raise_beside, jobs=2, what="test")
     forked.split_map(_pid_of, range(3000), lambda: None, jobs=2, what="test")
-    assert _open_fds() == before
-
-
-def _open_fds() -> list[str]:
-    fds = Path("/proc/self/fd")
-    return sorted(p.name for p in fds.iterdir()) if fds.is_dir() else []
+    assert open_fds() == before
 
 
 def _raise_beside() -> None:

@@ -13,6 +13,7 @@ from generator.emit import units
 from generator.errors import BuildError
 from generator.index import SearchIndex
 from generator.report import Report
+from tests.support.processes import children
 from tests.support.storage import image_id, write_image, write_repository
 from tests.test_build import tree
 
@@ -220,10 +221,10 @@ def test_a_rebuild_ends_the_segment_writer_it_started_early_whether_it_used_it_o
     a search document changed: a push that changes none leaves no process behind, and the
     site is the one a build on one core makes."""
     root, output, reference = _built_then_tagged(tmp_path)
-    before = _children()  # (servers other tests' fixtures started)
+    before = children()  # (servers other tests' fixtures started)
     build_with(root, output, 2)  # the new tag: its segment written by the early process
     assert "writing 1 search index segments beside the pages" in sitegen_log.messages
-    assert _children() == before
+    assert children() == before
     build_with(root, reference, 1)  # (the change feeds list every build's changes)
     other = image_id("other")
     write_image(root, other, GOOD)
@@ -231,17 +232,9 @@ def test_a_rebuild_ends_the_segment_writer_it_started_early_whether_it_used_it_o
     sitegen_log.clear()
     build_with(root, output, 2)
     assert not [m for m in sitegen_log.messages if "segments beside" in m]
-    assert _children() == before
+    assert children() == before
     build_with(root, reference, 1)
     assert tree(output) == tree(reference)
-
-
-def _children() -> list[str]:
-    """The processes this one started that are still there (Linux), zombies included."""
-    found: list[str] = []
-    for task in Path("/proc/self/task").glob("*/children"):
-        found += task.read_text().split()
-    return sorted(found)
 
 
 def test_a_build_that_fails_after_its_pages_stops_the_process_beside_it(

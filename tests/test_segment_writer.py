@@ -12,6 +12,7 @@ import pytest
 from generator.errors import BuildError
 from generator.index import Reuse, SearchIndex, build_index, plan_index, segment_of
 from generator.segment_writer import SegmentWriter
+from tests.support.processes import open_fds
 
 
 def _tree(directory: Path) -> dict[str, bytes]:
@@ -98,16 +99,11 @@ def test_one_started_early_waits_for_its_work_and_writes_it(tmp_path, registry):
 
 
 def test_one_with_no_work_is_ended_without_writing(tmp_path):
-    before = _open_fds()
+    before = open_fds()
     writer = SegmentWriter()
     writer.kill()
     assert writer._process.returncode is not None
-    assert _open_fds() == before
-
-
-def _open_fds() -> list[str]:
-    fds = Path("/proc/self/fd")
-    return sorted(p.name for p in fds.iterdir()) if fds.is_dir() else []
+    assert open_fds() == before
 
 
 def _writing(directory: Path, buckets: list) -> SegmentWriter:
