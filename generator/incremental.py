@@ -82,6 +82,8 @@ Fingerprint = bytes
 _T = TypeVar("_T")
 RACY_NS = 2_000_000_000
 """Entries modified this close to a walk are read again by the next build (see `Scan.kept`)."""
+RACY_CTIME = -1
+"""The ctime a remembered listing holds when it must be read again (`Scan.kept_listings`)."""
 
 
 class Entry(NamedTuple):
@@ -149,12 +151,14 @@ class Scan:
         self.racy = set()
 
     def kept_listings(self) -> dict[str, Listing]:
-        """The listings to remember: not those of folders changed (their ctime) within
-        `RACY_NS` of the walk, which a name added in the same clock tick would leave as is."""
+        """The listings to remember. Those of folders changed (their ctime) within `RACY_NS`
+        of the walk, which a name added in the same clock tick would leave as is, with a
+        ctime no folder has (`RACY_CTIME`): the next walk lists them again, and can tell
+        whether their names changed (`_names_changed`)."""
         recent = self.started_ns - RACY_NS
         kept = dict(self.listings)
         for key in list(compress(kept, map(recent.__le__, map(_FIRST, kept.values())))):
-            del kept[key]
+            kept[key] = (RACY_CTIME, *kept[key][1:])
         return kept
 
 
@@ -442,7 +446,7 @@ def _scan_v1(
         if images_fd >= 0:
             os.close(images_fd)
         raise
-    if not any(listing is not known.get(key) for key, listing in result.listings.items()):
+    if not any(map(_names_changed, result.listings.values(), map(known.get, result.listings))):
         beside = None  # (no name came or went: maybe nothing changed)
     image_keys = [f"I:{name}" for name, _ in images]
     repo_keys = [f"R:{path}" for path in repos.paths]
@@ -495,6 +499,14 @@ def _scan_v1(
     result.listings.update(compress(zip(keys, new_listings, strict=True), new_listings))
     result.newest_mtime_ns = max(newest, repos.newest, max(mtimes))
     return result
+
+
+def _names_changed(listing: Listing, before: Listing | None) -> bool:
+    """Whether a folder listed again holds other names than the last walk found in it.
+
+    Not known for a folder the last walk did not list (a new one: the names of the folder
+    holding it changed)."""
+    return before is not None and listing is not before and listing[2] != before[2]
 
 
 def _scan_v2(root: Path) -> Scan:

@@ -322,6 +322,34 @@ def test_work_beside_the_walk_runs_here_only_when_a_name_came_or_went(tmp_path: 
         calls.clear()
 
 
+def test_a_walk_right_after_a_change_tells_whether_names_came_or_went(tmp_path: Path) -> None:
+    """Folders changed just before a walk are listed again by the next (a name added in the
+    same clock tick would leave their ctime as is), and their names compared with the ones
+    the last walk found: `beside` runs when they differ, not when they are the same."""
+    root = tmp_path / "storage"
+    ids = base_storage(root)
+    for n in range(20):  # enough entries for a worker (`forked.MIN_WORKER_ITEMS`)
+        write_image(root, image_id(f"more{n}"), ids["base"])
+    first = incremental.scan(root, "v1", 2)  # within the racy window of every folder
+    assert first is not None
+    known = first.kept_listings()
+    assert known["D:images"][0] == incremental.RACY_CTIME
+    calls: list[int] = []
+
+    def walk() -> incremental.Scan:
+        found = incremental.scan(
+            root, "v1", 2, known, first.kept(), lambda: calls.append(os.getpid())
+        )
+        assert found is not None
+        assert found.listings["D:images"] is not known["D:images"]  # listed again
+        return found
+
+    assert walk().fingerprints == first.fingerprints and calls == []
+    _push_image(root, ids)
+    walk()
+    assert calls == [os.getpid()]
+
+
 def test_a_rebuild_with_nothing_changed_rewrites_no_file(tmp_path: Path) -> None:
     root = tmp_path / "storage"
     base_storage(root)
