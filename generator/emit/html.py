@@ -357,13 +357,15 @@ class Pages:
             site=self.site, url_for=self.url_for, url_pattern=self.url_pattern, now=now
         )
 
-    def render_index(self, namespaces: Sequence[NamespaceView], limit: int) -> str:
+    def render_index(self, data: SiteData, limit: int) -> str:
         """The index page: every listed repository, or (`by_namespace`) when there are more than
-        `limit`, a row per namespace (`Config.index_limit`)."""
-        listed = sum(len(ns.listed) for ns in namespaces)
+        `limit`, a row per namespace (`Config.index_limit`: `NamespaceSummary`s)."""
+        summaries = data.namespace_summaries
+        listed = sum(ns.listed_count for ns in summaries)
+        by_namespace = listed > limit
         return self._render(
-            ["index.html"], page="index", namespaces=namespaces, listed=listed,
-            by_namespace=listed > limit,
+            ["index.html"], page="index", listed=listed, by_namespace=by_namespace,
+            namespaces=summaries if by_namespace else data.namespaces,
         )
 
     def render_namespace(self, namespace: NamespaceView) -> str:
@@ -440,7 +442,7 @@ def site_outputs(
     if selection.wants(units.SITE):
         for name in STATIC_FILES:
             yield page(("static", name), functools.partial(pages.static_file, name))
-        yield page(("index",), lambda: pages.render_index(data.namespaces, config.index_limit))
+        yield page(("index",), lambda: pages.render_index(data, config.index_limit))
         yield page(("search",), pages.render_search)
         yield page(("not_found",), pages.render_not_found)
     # Views are made for the pages made: a rebuild redoes few, and lists use rows.
