@@ -263,6 +263,7 @@ class _Build:
         memory: state.Memory | None, trusted: bool, crawl: _Crawled,
     ) -> BuildResult:
         """Everything after the crawl, into `writer`: select, emit, index, remember, publish."""
+        store = state.chunk_store(self.output)
         with writer.state_file(state.MEMORY_FILE) as memory_file:
             crawled = bool(crawl.cache)
 
@@ -277,7 +278,7 @@ class _Build:
                             found.newest_mtime_ns, listings=found.kept_listings(),
                         ), f)
                     found.release()
-                state.dump_crawl(crawl.cache, memory_file, previous=memory)
+                state.dump_crawl(crawl.cache, memory_file, previous=memory, store=store)
                 crawl.cache.clear()
                 if trusted and memory is not None:
                     state.forget_crawl(memory)  # its crawl is written and compared
@@ -291,12 +292,13 @@ class _Build:
                 writer, started, found, memory, trusted, registry, crawled,
                 None if not trusted else write_walk_and_crawl,
             )
-            state.dump_rest(remembered, memory_file, previous=memory)
+            state.dump_rest(remembered, memory_file, previous=memory, store=store)
         if self._whoosh is not None:  # (see `__init__`)
             self._whoosh.finish(registry)
             self._whoosh = None
         with self.progress.phase("write", unit="file") as advance:
             changed = writer.publish(advance)
+        store.prune()  # the chunks the memory just published names are all it must keep
         if crawl.orphans:  # the answers of the site now published are all the store must keep
             listings_of(self.output).prune(
                 i.files_digest for i in registry.images if i.files_digest is not None

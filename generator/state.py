@@ -19,7 +19,9 @@ the two small ones:
   (`dump_to`). The v1 crawl comes first, written as soon as the crawl is
   done (`dump_crawl`): the build then lets go of the crawl's entry keys and
   pairs (14 MB at 20,000 repositories), which the render processes would
-  otherwise each hold (`dump_rest` writes the rest at the end).
+  otherwise each hold (`dump_rest` writes the rest at the end). A build's
+  file names its chunks, which are files of their own in `chunks/`, by
+  digest (`chunk_store.py`): a rebuild writes only the chunks that changed.
 
 All are written through the `SiteWriter` (`write_state`), published last,
 so they describe exactly the site beside them. Beside them, `listings/`
@@ -51,6 +53,8 @@ from pathlib import Path, PosixPath
 from typing import Any, BinaryIO
 
 from generator import __version__, collector
+from generator.chunk_store import FOLDER as chunk_store_folder
+from generator.chunk_store import ChunkStore
 from generator.config import Config
 from generator.emit import html_inputs
 from generator.report import Problem
@@ -137,6 +141,8 @@ class _Chunk:
     keys: tuple[str, ...]
     values: tuple[Any, ...]
     """The very objects read: kept, so that `is` tells an entry that was not replaced."""
+    name: str | None = None
+    """Its name in the chunk store, when the file names it rather than holds it."""
 
 
 @dataclass
@@ -148,6 +154,8 @@ class _Origin:
     """(field, first key) → the chunk."""
     rest_at: int | None = None
     """Where the chunks after the `Memory` begin, while they are not read (`load_rest`)."""
+    store: ChunkStore | None = None
+    """Where the chunks the file names are (`chunk_store.py`)."""
 
 
 def output_key(config: Config) -> str:
@@ -183,6 +191,11 @@ def output_key(config: Config) -> str:
 def state_dir(output: Path) -> Path:
     """`.<output>.state` beside the output (like its lock)."""
     return output.parent / f".{output.name}{STATE_SUFFIX}"
+
+
+def chunk_store(output: Path) -> ChunkStore:
+    """The store of the chunks the memory file of `output`'s state names."""
+    return ChunkStore(state_dir(output) / chunk_store_folder)
 
 
 def load_sources(output: Path) -> Sources | None:
@@ -223,7 +236,7 @@ def load_rest(memory: Memory) -> None:
             if _identity(f) != origin.identity:
                 raise ValueError("it changed since its first part was read")
             f.seek(origin.rest_at)
-            _load_chunks(memory, f)
+            _load_chunks(memory, f, store=origin.store)
     except Exception as exc:  # any damage means: start from nothing
         raise MemoryUnreadable(f"{origin.path}: unreadable ({exc})") from exc
     origin.rest_at = None
@@ -249,14 +262,14 @@ def _load(path: Path, crawl: bool = True, rest: bool = True) -> object:
 def _load_memory_file(path: Path, file: BinaryIO, crawl: bool, rest: bool) -> Memory | None:
     """The crawl's chunks, then the `Memory`, then its other chunks (`dump_to`), unless
     not `rest` (`load_rest` reads them)."""
-    origin = _Origin(path, _identity(file))
-    cache = _read_field(file, "cache", origin.chunks if crawl else None)
+    origin = _Origin(path, _identity(file), store=ChunkStore(path.parent / chunk_store_folder))
+    cache = _read_field(file, "cache", origin.chunks if crawl else None, origin.store)
     value = pickle.load(file)
     if not isinstance(value, Memory) or value.format != FORMAT:
         return None
     value.origin, value.cache = origin, cache
     if rest:
-        _load_chunks(value, file, crawl)
+        _load_chunks(value, file, crawl, origin.store)
     else:
         origin.rest_at = file.tell()
     return value
@@ -280,7 +293,7 @@ that crawl only."""
 
 def dump_to(
     value: Sources | Memory | tuple[Summary, tuple[Problem, ...]], file: BinaryIO,
-    previous: Memory | None = None,
+    previous: Memory | None = None, store: ChunkStore | None = None,
 ) -> None:
     """Pickle `value` into `file` as it goes.
 
@@ -295,27 +308,37 @@ def dump_to(
     A chunk whose entries are the very objects `previous` read as one chunk
     is copied from the file it read instead (`_Copier`): a rebuild after one
     change pickles again only the few chunks that hold what changed.
+
+    With a `store`, the file names each chunk, which the store holds
+    (`chunk_store.py`): a chunk `previous` read from the store is named again,
+    and nothing is copied.
     """
     if not isinstance(value, Memory):
         _pickler(file).dump(value)
         return
-    dump_crawl(value.cache, file, previous)
-    dump_rest(value, file, previous)
+    dump_crawl(value.cache, file, previous, store)
+    dump_rest(value, file, previous, store)
 
 
-def dump_crawl(cache: dict[str, Any], file: BinaryIO, previous: Memory | None = None) -> None:
+def dump_crawl(
+    cache: dict[str, Any], file: BinaryIO, previous: Memory | None = None,
+    store: ChunkStore | None = None,
+) -> None:
     """The first part of a `Memory`'s file: its `cache`, which the build may then let go."""
-    with _Copier.open(previous) as copier:
-        _write_field("cache", cache, file, copier)
+    with _Copier.open(previous, store) as copier:
+        _write_field("cache", cache, file, copier, store)
 
 
-def dump_rest(value: Memory, file: BinaryIO, previous: Memory | None = None) -> None:
+def dump_rest(
+    value: Memory, file: BinaryIO, previous: Memory | None = None,
+    store: ChunkStore | None = None,
+) -> None:
     """The rest of a `Memory`'s file, after `dump_crawl`: all of it but its `cache`."""
     head = dataclasses.replace(value, origin=None, cache={}, **{name: {} for name in _CHUNKED})
     _pickler(file).dump(head)
-    with _Copier.open(previous) as copier:
+    with _Copier.open(previous, store) as copier:
         for name in _CHUNKED:
-            _write_field(name, getattr(value, name), file, copier)
+            _write_field(name, getattr(value, name), file, copier, store)
 
 
 def forget_crawl(memory: Memory) -> None:
@@ -328,39 +351,59 @@ def forget_crawl(memory: Memory) -> None:
 
 
 def _write_field(
-    name: str, entries: Mapping[str, Any], file: BinaryIO, copier: _Copier | None
+    name: str, entries: Mapping[str, Any], file: BinaryIO, copier: _Copier | None,
+    store: ChunkStore | None = None,
 ) -> None:
     if copier is not None and isinstance(entries, dict):
         copier.dump(name, entries, file)
     else:  # streamed: a whole tree's manifest is made as it is read
         items = iter(entries.items())
         while chunk := list(itertools.islice(items, _CHUNK)):
-            _pickler(file).dump(tuple(zip(*chunk, strict=True)))
+            _write_chunk(file, tuple(zip(*chunk, strict=True)), store)
     _pickler(file).dump(())
 
 
-class _Copier:
-    """Writes a field's entries in chunks, copying those the previous file holds as they are."""
+def _write_chunk(file: BinaryIO, chunk: tuple[Any, ...], store: ChunkStore | None) -> None:
+    """A chunk, into `file` or (named in `file`) into `store`."""
+    if store is None:
+        _pickler(file).dump(chunk)
+        return
+    buffer = io.BytesIO()
+    _pickler(buffer).dump(chunk)
+    _pickler(file).dump(store.put(buffer.getvalue()))
 
-    def __init__(self, origin: _Origin, source: BinaryIO) -> None:
+
+class _Copier:
+    """Writes a field's entries in chunks, copying (or naming again, from the store) those the
+    previous file holds as they are."""
+
+    def __init__(
+        self, origin: _Origin, source: BinaryIO | None, store: ChunkStore | None
+    ) -> None:
         self.chunks = origin.chunks
         self.source = source
+        self.store = store
+        self.same_store = store is not None and origin.store is not None and (
+            store.folder == origin.store.folder
+        )
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, previous: Memory | None) -> Iterator[_Copier | None]:
+    def open(
+        cls, previous: Memory | None, store: ChunkStore | None = None
+    ) -> Iterator[_Copier | None]:
         """A copier from the file `previous` was read from, if that is still the file there."""
         origin = previous.origin if previous is not None else None
-        try:
-            source = origin.path.open("rb") if origin is not None and origin.chunks else None
-        except OSError:
-            source = None
-        if source is None:
+        if origin is None or not origin.chunks:
             yield None
             return
-        assert origin is not None
+        try:
+            source = origin.path.open("rb")
+        except OSError:
+            yield None
+            return
         with source:
-            yield cls(origin, source) if _identity(source) == origin.identity else None
+            yield cls(origin, source, store) if _identity(source) == origin.identity else None
 
     def dump(self, name: str, entries: dict[str, Any], file: BinaryIO) -> None:
         """`entries` in chunks: the previous file's where they still match, else new ones
@@ -375,7 +418,7 @@ class _Copier:
             end = i + 1
             while end < len(keys) and end - i < _CHUNK and (name, keys[end]) not in self.chunks:
                 end += 1
-            _pickler(file).dump((tuple(keys[i:end]), tuple(values[i:end])))
+            _write_chunk(file, (tuple(keys[i:end]), tuple(values[i:end])), self.store)
             i = end
 
     def _copied(
@@ -384,8 +427,20 @@ class _Copier:
         end = i + len(old.keys)
         if tuple(keys[i:end]) != old.keys or not all(map(operator.is_, values[i:end], old.values)):
             return False
+        if old.name is not None and self.same_store:
+            assert self.store is not None
+            self.store.use(old.name)
+            _pickler(file).dump(old.name)
+            return True
+        if old.name is not None:  # (its chunk is in another store: written anew)
+            return False
+        assert self.source is not None
         self.source.seek(old.start)
-        file.write(self.source.read(old.end - old.start))
+        data = self.source.read(old.end - old.start)
+        if self.store is None:
+            file.write(data)
+        else:  # (the previous file held it: stored now, as it is)
+            _pickler(file).dump(self.store.put(data))
         return True
 
 
@@ -394,7 +449,9 @@ def _identity(file: BinaryIO) -> tuple[int, ...]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _load_chunks(memory: Memory, file: BinaryIO, crawl: bool = True) -> None:
+def _load_chunks(
+    memory: Memory, file: BinaryIO, crawl: bool = True, store: ChunkStore | None = None
+) -> None:
     """Read back the fields `dump_rest` wrote in chunks after `memory` (the crawl's rows
     if `crawl`), noting where each chunk lies (`Memory.origin`)."""
     if not crawl:
@@ -402,21 +459,32 @@ def _load_chunks(memory: Memory, file: BinaryIO, crawl: bool = True) -> None:
     chunks = memory.origin.chunks if memory.origin is not None else {}
     for name in _CHUNKED:
         keep = crawl or name not in _CRAWLED
-        setattr(memory, name, _read_field(file, name, chunks if keep else None))
+        setattr(memory, name, _read_field(file, name, chunks if keep else None, store))
 
 
 def _read_field(
-    file: BinaryIO, name: str, chunks: dict[tuple[str, str], _Chunk] | None
+    file: BinaryIO, name: str, chunks: dict[tuple[str, str], _Chunk] | None,
+    store: ChunkStore | None = None,
 ) -> dict[str, Any]:
-    """One field's chunks, up to its empty one; noted in `chunks` (skipped if None)."""
+    """One field's chunks, up to its empty one; noted in `chunks` (skipped if None). A chunk
+    the file names is read from `store`."""
     found: dict[str, Any] = {}
     start = file.tell()
     while chunk := pickle.load(file):
         end = file.tell()
         if chunks is not None:
+            stored = None
+            if isinstance(chunk, str):
+                if store is None:
+                    raise ValueError(f"{name}: a chunk named {chunk!r} without a store")
+                try:
+                    data = store.read(chunk)
+                except OSError as exc:  # (not "no state": `_load` says it is unreadable)
+                    raise ValueError(f"{name}: chunk {chunk!r}: {exc}") from exc
+                stored, chunk = chunk, pickle.loads(data)
             keys, values = chunk
             found.update(zip(keys, values, strict=True))
-            chunks[name, keys[0]] = _Chunk(start, end, keys, values)
+            chunks[name, keys[0]] = _Chunk(start, end, keys, values, stored)
         start = end
     if not isinstance(chunk, tuple):
         raise ValueError(f"{name}: not a chunk")

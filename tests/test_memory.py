@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
 import json
 import pickle
 import tracemalloc
@@ -17,7 +18,7 @@ from typing import BinaryIO
 
 import pytest
 
-from generator import build, index, state
+from generator import build, chunk_store, index, state
 from generator.emit import v1_tree
 from generator.emit.writer import SiteWriter, pack, unpack
 from generator.model import Image, Repository, Tag, pack_checksums
@@ -365,6 +366,58 @@ def test_a_build_writes_the_crawl_first_and_then_lets_go_of_it(
     path.unlink()
     (folder / "in-two").rename(path)
     assert state.load_memory(tmp_path / "site") == after
+
+
+def test_a_memory_state_with_a_store_names_its_chunks_and_writes_only_the_changed_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a chunk store, the state's file names its chunks (it is small) and a rebuild
+    writes only the chunks that changed; the store, pruned, keeps what the file names."""
+    loaded = _remembered_300(tmp_path, monkeypatch)  # (a file holding its chunks: converted)
+    site = tmp_path / "site"
+    folder, store = state.state_dir(site), state.chunk_store(site)
+    path = folder / state.MEMORY_FILE
+    inline = path.stat().st_size
+    with (folder / "next").open("wb") as f:
+        state.dump_to(loaded, f, previous=loaded, store=store)
+    (folder / "next").replace(path)
+    first = {p.name for p in store.folder.iterdir()}
+    assert path.stat().st_size < inline / 4 and len(first) > 60
+    assert first == store.used
+    assert state.load_memory(site) == dataclasses.replace(loaded, origin=None)
+    # The next build: one image changed; the rest is named again, not written.
+    loaded = state.load_memory(site)
+    assert loaded is not None
+    cache = dict(loaded.cache)
+    changed = next(iter(k for k in cache if k.startswith("I:")))
+    cache[changed] = (Image(id=changed[2:], json=b"{}"), ())
+    after = dataclasses.replace(loaded, cache=cache, origin=None)
+    store = state.chunk_store(site)
+    with (folder / "next").open("wb") as f:
+        state.dump_to(after, f, previous=loaded, store=store)
+    (folder / "next").replace(path)
+    second = {p.name for p in store.folder.iterdir()}
+    assert len(second - first) == 1  # the chunk of the changed image
+    assert store.prune() == 1 and {p.name for p in store.folder.iterdir()} == store.used
+    assert state.load_memory(site) == after
+    # A chunk gone: the memory is unreadable, and the build starts from nothing.
+    (store.folder / sorted(store.used)[0]).unlink()
+    assert state.load_memory(site) is None
+
+
+def test_a_chunk_store_holds_each_chunk_once_by_its_digest(tmp_path: Path) -> None:
+    store = chunk_store.ChunkStore(tmp_path / "chunks")
+    name = store.put(b"chunk")
+    assert store.put(b"chunk") == name and store.read(name) == b"chunk"
+    assert name == hashlib.blake2b(b"chunk", digest_size=16).hexdigest()
+    other = chunk_store.ChunkStore(tmp_path / "chunks")  # the next build's
+    other.use(name)
+    other.put(b"new")
+    (tmp_path / "chunks" / ".partial.123").write_bytes(b"left by a killed build")
+    assert other.prune() == 1
+    assert {p.name for p in (tmp_path / "chunks").iterdir()} == other.used
+    with pytest.raises(ValueError, match="not a chunk"):
+        store.read("../x")
 
 
 def test_a_truncated_memory_state_reads_as_none(tmp_path: Path) -> None:
