@@ -95,6 +95,14 @@ class BuildResult:
         )
 
 
+LEAVE_TO_EXIT: list[object] | None = None
+"""A list when the process ends right after the build without freeing what it holds
+(`cli.run`): a build that succeeds leaves its largest objects there (its memory of the last
+build, the crawl, the writer's claims; the walks, if nothing changed) rather than free them
+object by object as it returns, 0.06 s at 20,000 repositories. None in a process that goes on
+(tests, a library caller)."""
+
+
 def build(
     config: Config, report: Report, *, full: bool = False, progress: Progress = NONE,
     jobs: int = DEFAULT_JOBS,
@@ -205,6 +213,8 @@ class _Build:
             if may_trust and old_sources is not None and found is not None and (
                 old_sources.fingerprints == found.fingerprints
             ):
+                if LEAVE_TO_EXIT is not None:
+                    LEAVE_TO_EXIT.extend((old_sources, found))
                 return self._unchanged(old_sources, started)
             if may_trust and not loaded:  # (not read beside the scan: v2, or no walk)
                 load_memory()
@@ -235,12 +245,15 @@ class _Build:
             keep_same=not self.full,
         )
         try:
-            return self._publish(writer, started, found, memory, trusted, crawl)
+            result = self._publish(writer, started, found, memory, trusted, crawl)
         except BaseException:
             if self._whoosh is not None:
                 self._whoosh.abandon()
             writer.discard()
             raise
+        if LEAVE_TO_EXIT is not None:
+            LEAVE_TO_EXIT.extend((memory, crawl, writer, found))
+        return result
 
     def end_spare(self) -> None:
         """End the segment writer started early if the build did not give it a segment."""

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from generator.emit.writer import lock_path, output_lock
+from generator import build as build_module
+from generator import state
+from generator.emit.writer import SiteWriter, lock_path, output_lock
+from generator.errors import SitegenError
 from tests.conftest import build_site
 from tests.support.http import get
 from tests.support.storage import image_id, write_image, write_repository
@@ -87,6 +90,35 @@ def test_rebuild_swaps_the_site_and_drops_what_is_gone(tmp_path: Path) -> None:
     assert (output / "v1/repositories/acme/one/tags/.index.json").exists()
     beside = sorted(p.name for p in tmp_path.iterdir())
     assert beside == [".site.lock", ".site.state", "site", "storage"]
+
+
+def test_a_build_leaves_its_objects_to_the_exit_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sitegen build` ends the process right after the build: the build's largest objects are
+    left to the exit (`LEAVE_TO_EXIT`), not freed one by one. A process that goes on holds
+    none of them once the build is done, and a failed build leaves none."""
+    root = tmp_path / "storage"
+    write_image(root, image_id("one"))
+    write_repository(root, "acme/one", {"latest": image_id("one")})
+    assert build_module.LEAVE_TO_EXIT is None
+    build_site(root, tmp_path / "site")
+    assert build_module.LEAVE_TO_EXIT is None
+    left: list[object] = []
+    monkeypatch.setattr(build_module, "LEAVE_TO_EXIT", left)
+    build_site(root, tmp_path / "site")  # a rebuild, trusting its memory
+    assert any(isinstance(o, state.Memory) for o in left)
+    assert any(isinstance(o, SiteWriter) for o in left)
+    left.clear()
+
+    def failing(*args: object, **kwargs: object) -> bool:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(SiteWriter, "publish", failing)
+    write_repository(root, "acme/two", {"latest": image_id("one")})
+    with pytest.raises(SitegenError, match="No space left"):
+        build_site(root, tmp_path / "site")
+    assert left == []
 
 
 def _big_storage(root: Path, repos: int) -> None:
