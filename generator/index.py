@@ -83,7 +83,7 @@ from whoosh.codec import whoosh3
 from whoosh.filedb import filestore, structfile
 
 from generator.emit.v1_json import encode
-from generator.model import Registry, Repository
+from generator.model import BY_NAME, Registry, Repository
 
 MAX_QUERY_CHARS = 1024
 """q is cut to this many characters; the answer echoes the cut q."""
@@ -157,7 +157,7 @@ def documents(repositories: Iterable[Repository], registry: Registry) -> list[Do
 
 def iter_documents(repositories: Iterable[Repository], registry: Registry) -> Iterator[Document]:
     """`documents` one at a time: the indexes are built without holding them all."""
-    for repo in sorted(repositories, key=lambda r: (r.namespace, r.name)):
+    for repo in sorted(repositories, key=BY_NAME):
         tag_names, labels = _tags_and_labels(repo, registry)
         tags = tuple(sorted({tag_token(name) for name in tag_names}))
         label_words = [w for k, v in sorted(labels) for w in words(k) + words(v)]
@@ -457,7 +457,7 @@ def plan_index(
     process: a rebuild writes them in a forked child while it makes its pages.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    ordered = sorted(repositories, key=lambda r: (r.namespace, r.name))
+    ordered = sorted(repositories, key=BY_NAME)
     buckets: list[list[tuple[int, Repository]]] = [[] for _ in range(SEGMENTS)]
     for position, repo in enumerate(ordered):
         buckets[segment_of(repo.full_name)].append((position, repo))

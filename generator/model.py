@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import operator
 import os
 import re
 import sys
@@ -138,6 +139,11 @@ class Repository:
             found = tuple(map(sys.intern, sorted(ids)))  # the strings of `Image.id`
             object.__setattr__(self, "_image_ids", found)
         return found
+
+
+BY_NAME = operator.attrgetter("namespace", "name")
+"""The order of repositories in pages, lists and indexes: by namespace, then name (a sort key
+at C speed: a rebuild sorts 20,000 repositories several times)."""
 
 
 @tuple_state(interned=("id", "parent"), interned_each=("ancestry",))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from generator.model import Image, Registry, Repository, Tag
+from generator.model import BY_NAME, Image, Registry, Repository, Tag
 
 if TYPE_CHECKING:
     from generator.emit.html_v2_data import ManifestView, V2RepositoryView, V2TagView
@@ -640,7 +640,7 @@ class SiteData:
     def __init__(self, repositories: Sequence[Repository], images: Sequence[Image],
                  registry: Registry, rows: dict[str, RepositoryRow] | None = None) -> None:
         self.registry = registry
-        self._repositories = sorted(repositories, key=lambda r: (r.namespace, r.name))
+        self._repositories = sorted(repositories, key=BY_NAME)
         # The registry's own table when nothing is left out (a private repository's images).
         same = images is registry.images
         self._images = registry.images_by_id() if same else {image.id: image for image in images}

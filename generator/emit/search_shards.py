@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 
 from generator.emit.v1_json import encode
 from generator.index import Document, LikePattern, Query, fold, iter_documents
-from generator.model import Registry, Repository
+from generator.model import BY_NAME, Registry, Repository
 
 BLOCK_SIZE = 32
 DESCRIPTION_CHARS = 100
@@ -229,7 +229,7 @@ def update_client_index(
     """
     if memory.universe != len(repositories) or old.keys() != new.keys():
         return None
-    ordered = sorted(repositories, key=lambda r: (r.namespace, r.name))
+    ordered = sorted(repositories, key=BY_NAME)
     positions = {r.full_name: i for i, r in enumerate(ordered) if r.full_name in new}
     if positions.keys() != new.keys():
         return None
@@ -287,7 +287,7 @@ class _Tree:
         """Build the tree, the name blocks and the manifest."""
         if self.tokens:
             self._children("", 0, len(self.tokens))
-        ordered = sorted(repositories, key=lambda r: (r.namespace, r.name))
+        ordered = sorted(repositories, key=BY_NAME)
         # An update (the same repositories at the same positions) keeps each block of names
         # and descriptions that holds no repository whose document changed.
         previous = self.previous.blocks if self.previous is not None else []
