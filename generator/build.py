@@ -227,7 +227,8 @@ class _Build:
         if trusted and self.jobs > 1 and forked.available():
             self._start_spare()
         crawl = _Crawled(*self._crawl(found, memory if trusted else None, old_sources))
-        del old_sources  # its fingerprints served the crawl: not held while rendering
+        if old_sources is not None:  # its walk served the crawl: not held while rendering
+            state.forget_walk(old_sources)  # (where its chunks are is kept: `_publish`)
         if trusted and memory is not None:
             # Read now, in the room the fingerprints leave: beside the walk, and then beside
             # the walk's new fingerprints while crawling, these 60 MB (at 20,000 repositories)
@@ -245,7 +246,7 @@ class _Build:
             keep_same=not self.full,
         )
         try:
-            result = self._publish(writer, started, found, memory, trusted, crawl)
+            result = self._publish(writer, started, found, memory, trusted, crawl, old_sources)
         except BaseException:
             if self._whoosh is not None:
                 self._whoosh.abandon()
@@ -274,8 +275,12 @@ class _Build:
     def _publish(
         self, writer: SiteWriter, started: float, found: Scan | None,
         memory: state.Memory | None, trusted: bool, crawl: _Crawled,
+        old_sources: state.Sources | None = None,
     ) -> BuildResult:
-        """Everything after the crawl, into `writer`: select, emit, index, remember, publish."""
+        """Everything after the crawl, into `writer`: select, emit, index, remember, publish.
+
+        `old_sources`: the walk the last build wrote (its fields let go), whose chunks the
+        state's new walk names again where they did not change."""
         store = state.chunk_store(self.output)
         with writer.state_file(state.MEMORY_FILE) as memory_file:
             crawled = bool(crawl.cache)
@@ -289,7 +294,7 @@ class _Build:
                         state.dump_to(state.Sources(
                             state.FORMAT, self.key, self.layout, found.kept(),
                             found.newest_mtime_ns, listings=found.kept_listings(),
-                        ), f)
+                        ), f, previous=old_sources, store=store)
                     found.release()
                 state.dump_crawl(crawl.cache, memory_file, previous=memory, store=store)
                 crawl.cache.clear()

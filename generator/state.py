@@ -19,9 +19,11 @@ the two small ones:
   (`dump_to`). The v1 crawl comes first, written as soon as the crawl is
   done (`dump_crawl`): the build then lets go of the crawl's entry keys and
   pairs (14 MB at 20,000 repositories), which the render processes would
-  otherwise each hold (`dump_rest` writes the rest at the end). A build's
-  file names its chunks, which are files of their own in `chunks/`, by
-  digest (`chunk_store.py`): a rebuild writes only the chunks that changed.
+  otherwise each hold (`dump_rest` writes the rest at the end).
+
+The large fields of both `sources.pickle` and `build.pickle` are chunks
+that the file names: files of their own in `chunks/`, named by digest
+(`chunk_store.py`). A rebuild writes only the chunks that changed.
 
 All are written through the `SiteWriter` (`write_state`), published last,
 so they describe exactly the site beside them. Beside them, `listings/`
@@ -61,7 +63,7 @@ from generator.report import Problem
 
 log = logging.getLogger("sitegen")
 
-FORMAT = 9
+FORMAT = 10
 """Bump when what these files hold changes shape: old state is then ignored."""
 STATE_SUFFIX = ".state"
 SOURCES_FILE = "sources.pickle"
@@ -96,6 +98,8 @@ class Sources:
     listings: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
     """v1: the names each storage folder held, with its ctime and newest mtime
     (`incremental.Listing`)."""
+    origin: _Origin | None = field(default=None, compare=False, repr=False)
+    """Where it was read from, chunk by chunk (not written), as `Memory.origin`."""
 
 
 @dataclass
@@ -143,6 +147,8 @@ class _Chunk:
     """The very objects read: kept, so that `is` tells an entry that was not replaced."""
     name: str | None = None
     """Its name in the chunk store, when the file names it rather than holds it."""
+    key_hash: int | None = None
+    """`hash(keys)`, when `keys` is not kept (`Sources`: see `_read_sources`)."""
 
 
 @dataclass
@@ -200,7 +206,7 @@ def chunk_store(output: Path) -> ChunkStore:
 
 def load_sources(output: Path) -> Sources | None:
     """What the last build saw of the storage, with its summary and problems (`REPORT_FILE`)."""
-    value = _load(state_dir(output) / SOURCES_FILE)
+    value = _load(state_dir(output) / SOURCES_FILE, sources=True)
     if not isinstance(value, Sources) or value.format != FORMAT:
         return None
     report = _load(state_dir(output) / REPORT_FILE)
@@ -246,11 +252,13 @@ class MemoryUnreadable(Exception):
     """The second part of a memory file could not be read (`load_rest`)."""
 
 
-def _load(path: Path, crawl: bool = True, rest: bool = True) -> object:
+def _load(path: Path, crawl: bool = True, rest: bool = True, sources: bool = False) -> object:
     try:
         with path.open("rb") as f, collector.paused():
             if path.name == MEMORY_FILE:
                 return _load_memory_file(path, f, crawl, rest)
+            if sources:
+                return _load_sources_file(path, f)
             return pickle.load(f)
     except FileNotFoundError:
         return None
@@ -275,6 +283,22 @@ def _load_memory_file(path: Path, file: BinaryIO, crawl: bool, rest: bool) -> Me
     return value
 
 
+def _load_sources_file(path: Path, file: BinaryIO) -> Sources | None:
+    """The `Sources`, then its chunked fields (`dump_to`)."""
+    value = pickle.load(file)
+    if not isinstance(value, Sources) or value.format != FORMAT:
+        return None
+    origin = _Origin(path, _identity(file), store=ChunkStore(path.parent / chunk_store_folder))
+    for name in _SOURCE_CHUNKED:
+        setattr(value, name, _read_field(file, name, origin.chunks, origin.store))
+    for where, chunk in origin.chunks.items():
+        # Not the chunk's keys: what a walk made of them is held for the next one's
+        # chunks (`_Copier`), and the keys, new strings each walk, were 10 MB of it.
+        origin.chunks[where] = dataclasses.replace(chunk, keys=(), key_hash=hash(chunk.keys))
+    value.origin = origin
+    return value
+
+
 def dump(value: Sources | Memory | tuple[Summary, tuple[Problem, ...]]) -> bytes:
     buffer = io.BytesIO()
     dump_to(value, buffer)
@@ -286,6 +310,8 @@ _CHUNKED = ("manifest", "published", "rows", "row_markup")
 `cache` too, before it (`dump_crawl`)."""
 _CHUNK = 1000
 """Entries per chunk, at most."""
+_SOURCE_CHUNKED = ("fingerprints", "listings")
+"""The fields of `Sources` pickled in chunks after it, as `Memory`'s."""
 _CRAWLED = ("rows", "row_markup")
 """The chunked fields that `load_memory` leaves out without `crawl`, with `cache`: true of
 that crawl only."""
@@ -293,7 +319,7 @@ that crawl only."""
 
 def dump_to(
     value: Sources | Memory | tuple[Summary, tuple[Problem, ...]], file: BinaryIO,
-    previous: Memory | None = None, store: ChunkStore | None = None,
+    previous: Memory | Sources | None = None, store: ChunkStore | None = None,
 ) -> None:
     """Pickle `value` into `file` as it goes.
 
@@ -313,9 +339,17 @@ def dump_to(
     (`chunk_store.py`): a chunk `previous` read from the store is named again,
     and nothing is copied.
     """
+    if isinstance(value, Sources):
+        head = dataclasses.replace(value, origin=None, **{name: {} for name in _SOURCE_CHUNKED})
+        _pickler(file).dump(head)
+        with _Copier.open(previous, store) as copier:
+            for name in _SOURCE_CHUNKED:
+                _write_field(name, getattr(value, name), file, copier, store)
+        return
     if not isinstance(value, Memory):
         _pickler(file).dump(value)
         return
+    assert not isinstance(previous, Sources)
     dump_crawl(value.cache, file, previous, store)
     dump_rest(value, file, previous, store)
 
@@ -339,6 +373,12 @@ def dump_rest(
     with _Copier.open(previous, store) as copier:
         for name in _CHUNKED:
             _write_field(name, getattr(value, name), file, copier, store)
+
+
+def forget_walk(sources: Sources) -> None:
+    """Let go of the walk `sources` holds; where its chunks are stays (`dump_to`'s previous)."""
+    sources.fingerprints = {}
+    sources.listings = {}
 
 
 def forget_crawl(memory: Memory) -> None:
@@ -390,7 +430,7 @@ class _Copier:
     @classmethod
     @contextlib.contextmanager
     def open(
-        cls, previous: Memory | None, store: ChunkStore | None = None
+        cls, previous: Memory | Sources | None, store: ChunkStore | None = None
     ) -> Iterator[_Copier | None]:
         """A copier from the file `previous` was read from, if that is still the file there."""
         origin = previous.origin if previous is not None else None
@@ -413,7 +453,7 @@ class _Copier:
         while i < len(keys):
             old = self.chunks.get((name, keys[i]))
             if old is not None and self._copied(old, keys, values, i, file):
-                i += len(old.keys)
+                i += len(old.values)
                 continue
             end = i + 1
             while end < len(keys) and end - i < _CHUNK and (name, keys[end]) not in self.chunks:
@@ -424,9 +464,14 @@ class _Copier:
     def _copied(
         self, old: _Chunk, keys: list[str], values: list[Any], i: int, file: BinaryIO
     ) -> bool:
-        end = i + len(old.keys)
-        if tuple(keys[i:end]) != old.keys or not all(map(operator.is_, values[i:end], old.values)):
-            return False
+        end = i + len(old.values)
+        if old.key_hash is None:
+            if tuple(keys[i:end]) != old.keys:
+                return False
+            if not all(map(operator.is_, values[i:end], old.values)):
+                return False
+        elif hash(tuple(keys[i:end])) != old.key_hash or values[i:end] != list(old.values):
+            return False  # (the walk makes new fingerprints of repositories: compared equal)
         if old.name is not None and self.same_store:
             assert self.store is not None
             self.store.use(old.name)

@@ -231,10 +231,11 @@ def test_incremental_builds_equal_full_builds_after_every_change(
         # (fingerprints are blanked for entries written just before a walk: compare keys)
         assert (list(mine.fingerprints), mine.summary, mine.problems) == (
             list(theirs.fingerprints), theirs.summary, theirs.problems), change.__name__
-        # Its chunk store holds the chunks its memory names, and no other.
+        # Its chunk store holds the chunks its memory and its walk name, and no other.
         memory = state.load_memory(incremental)
-        assert memory is not None and memory.origin is not None
+        assert memory is not None and memory.origin is not None and mine.origin is not None
         named = {chunk.name for chunk in memory.origin.chunks.values()}
+        named |= {chunk.name for chunk in mine.origin.chunks.values()}
         assert None not in named
         assert {p.name for p in state.chunk_store(incremental).folder.iterdir()} == named
     # And a first build of the final storage gives the same site, feeds aside.

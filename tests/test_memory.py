@@ -405,6 +405,50 @@ def test_a_memory_state_with_a_store_names_its_chunks_and_writes_only_the_change
     assert state.load_memory(site) is None
 
 
+def test_the_next_walk_in_the_state_names_the_chunks_that_did_not_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk's fingerprints and listings are chunked as the memory is. The next walk
+    makes new fingerprints of every repository (equal ones) and lets go of the last one's
+    before the state is written: its chunks are still named again where nothing changed."""
+    monkeypatch.setattr(state, "_CHUNK", 10)
+    site = tmp_path / "site"
+    folder = state.state_dir(site)
+    folder.mkdir()
+    (folder / state.REPORT_FILE).write_bytes(state.dump((state.Summary(1), ())))
+    keys = [f"R:ns/r{i:03d}" for i in range(300)]
+    listings = {k: (1, i, f"json\0tag_{i}", 2) for i, k in enumerate(keys)}
+    sources = state.Sources(state.FORMAT, "key", "v1", {k: bytes(16) for k in keys}, 5,
+                            listings=listings)
+    store = state.chunk_store(site)
+    with (folder / state.SOURCES_FILE).open("wb") as f:
+        state.dump_to(sources, f, store=store)
+    first = {p.name for p in store.folder.iterdir()}
+    assert len(first) > 30  # (a chunk of zero fingerprints repeats: stored once)
+    loaded = state.load_sources(site)
+    assert loaded == dataclasses.replace(sources, summary=state.Summary(1))
+    assert loaded is not None and loaded.origin is not None
+    # The next walk: equal fingerprints made anew, one changed; a listing changed.
+    after = dataclasses.replace(
+        loaded, fingerprints={k: bytes(bytearray(16)) for k in keys}, origin=None,
+        listings=dict(loaded.listings),
+    )
+    after.fingerprints[keys[7]] = b"\1" * 16
+    after.listings[keys[250]] = (3, 250, "json", 4)
+    state.forget_walk(loaded)
+    store = state.chunk_store(site)
+    put = []
+    monkeypatch.setattr(store, "put", lambda data: put.append(data) or "x" * 32)
+    with (folder / "next").open("wb") as f:
+        state.dump_to(after, f, previous=loaded, store=store)
+    assert len(put) == 2  # the chunks of what changed: the others are named again
+    with (folder / "next").open("wb") as f:  # (a store of its own: `put` as it is)
+        state.dump_to(after, f, previous=loaded, store=state.chunk_store(site))
+    (folder / "next").replace(folder / state.SOURCES_FILE)
+    assert len({p.name for p in store.folder.iterdir()} - first) == 2
+    assert state.load_sources(site) == after
+
+
 def test_a_chunk_store_holds_each_chunk_once_by_its_digest(tmp_path: Path) -> None:
     store = chunk_store.ChunkStore(tmp_path / "chunks")
     name = store.put(b"chunk")
