@@ -296,6 +296,8 @@ class _Build:
                             found.newest_mtime_ns, listings=found.kept_listings(),
                         ), f, previous=old_sources, store=store)
                     found.release()
+                    if old_sources is not None:  # its chunks' values: what the walk held
+                        old_sources.origin = None
                 state.dump_crawl(crawl.cache, memory_file, previous=memory, store=store)
                 crawl.cache.clear()
                 if trusted and memory is not None:

@@ -148,7 +148,7 @@ class _Chunk:
     name: str | None = None
     """Its name in the chunk store, when the file names it rather than holds it."""
     key_hash: int | None = None
-    """`hash(keys)`, when `keys` is not kept (`Sources`: see `_read_sources`)."""
+    """`hash(keys)`, when `keys` is not kept (`Sources`: see `_load_sources_file`)."""
 
 
 @dataclass
@@ -200,7 +200,7 @@ def state_dir(output: Path) -> Path:
 
 
 def chunk_store(output: Path) -> ChunkStore:
-    """The store of the chunks the memory file of `output`'s state names."""
+    """The store of the chunks the state files of `output` name."""
     return ChunkStore(state_dir(output) / chunk_store_folder)
 
 
@@ -333,7 +333,10 @@ def dump_to(
 
     A chunk whose entries are the very objects `previous` read as one chunk
     is copied from the file it read instead (`_Copier`): a rebuild after one
-    change pickles again only the few chunks that hold what changed.
+    change pickles again only the few chunks that hold what changed. `Sources`
+    are written the same way (`fingerprints`, `listings`), their chunks told
+    unchanged by equal entries: a walk makes the fingerprints of repositories
+    anew.
 
     With a `store`, the file names each chunk, which the store holds
     (`chunk_store.py`): a chunk `previous` read from the store is named again,
@@ -417,9 +420,7 @@ class _Copier:
     """Writes a field's entries in chunks, copying (or naming again, from the store) those the
     previous file holds as they are."""
 
-    def __init__(
-        self, origin: _Origin, source: BinaryIO | None, store: ChunkStore | None
-    ) -> None:
+    def __init__(self, origin: _Origin, source: BinaryIO, store: ChunkStore | None) -> None:
         self.chunks = origin.chunks
         self.source = source
         self.store = store
@@ -479,7 +480,6 @@ class _Copier:
             return True
         if old.name is not None:  # (its chunk is in another store: written anew)
             return False
-        assert self.source is not None
         self.source.seek(old.start)
         data = self.source.read(old.end - old.start)
         if self.store is None:
