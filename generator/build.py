@@ -229,17 +229,13 @@ class _Build:
         crawl = _Crawled(*self._crawl(found, memory if trusted else None, old_sources))
         if old_sources is not None:  # its walk served the crawl: not held while rendering
             state.forget_walk(old_sources)  # (where its chunks are is kept: `_publish`)
-        if trusted and memory is not None:
-            # Read now, in the room the fingerprints leave: beside the walk, and then beside
-            # the walk's new fingerprints while crawling, these 60 MB (at 20,000 repositories)
-            # made a one-change rebuild's peak, 290 MB for both processes.
-            state.load_rest(memory)
         # The crawls (this one and the remembered one) live as long as the build: set
         # aside, full collections need not scan them again (at 20,000 repositories each
         # scan takes a fifth of a second), nor the forked worker copy their pages to do so.
         gc.freeze()
         # A patch of what changed; or a whole tree, whose files that did not change are links
-        # to the published ones (`SiteWriter.keep_same`), unless `--full` trusts nothing.
+        # to the published ones (`SiteWriter.keep_same`), unless `--full` trusts nothing. (A
+        # trusted memory's manifest is read into this dict by `_load_rest`, before any use.)
         previous = memory.manifest if trusted and memory is not None else None
         writer = SiteWriter(
             self.output, self.report, previous=previous, state_dir=state.state_dir(self.output),
@@ -360,16 +356,19 @@ class _Build:
                 old_selection, selection, old_registry, registry
             )
             del old_registry, old_selection
+        selection = dataclasses.replace(selection, dirty=dirty)
+        if before_render is not None and self._beside(writer, selection):
+            self._whoosh = self._begin_segments(writer, selection, registry)
         known = memory if trusted else None
+        if known is not None:
+            _load_rest(known)
         rows = _current(known.rows if known is not None else {}, dirty)
         markup = _current(known.row_markup if known is not None else {}, dirty)
-        selection = dataclasses.replace(selection, dirty=dirty, rows=rows, row_markup=markup)
+        selection = dataclasses.replace(selection, rows=rows, row_markup=markup)
         kept: dict[str, tuple[Problem, ...]] = {}
         if writer.patching and memory is not None and dirty is not None:
             kept = _keep(writer, memory, dirty | gone)
         if before_render is not None:
-            if self._beside(writer, selection):
-                self._whoosh = self._begin_segments(writer, selection, registry)
             self.end_spare()  # (not given a segment: not held through the render)
             before_render()
         unit_problems = self._emit(writer, selection, registry, kept)
@@ -678,6 +677,20 @@ def _unlike(
         {name: before[name] for name in names if name in before},
         {name: now[name] for name in names if name in now},
     )
+
+
+def _load_rest(memory: state.Memory) -> None:
+    """The trusted memory's fields after its crawl (`state.load_rest`), read once the
+    segments that changed are handed to the process beside (`_Build._begin_segments`),
+    which writes them meanwhile: it had been the last to finish.
+
+    Not before the crawl is done: beside the walk, and then beside the walk's new
+    fingerprints while crawling, these 60 MB (at 20,000 repositories) made a one-change
+    rebuild's peak, 290 MB for both processes.
+    """
+    if memory.origin is not None and memory.origin.rest_at is not None:
+        state.load_rest(memory)
+        gc.freeze()  # as long-lived as the crawls (`_Build.run`)
 
 
 def _import_for_render() -> None:

@@ -504,16 +504,18 @@ def _load_chunks(
     chunks = memory.origin.chunks if memory.origin is not None else {}
     for name in _CHUNKED:
         keep = crawl or name not in _CRAWLED
-        setattr(memory, name, _read_field(file, name, chunks if keep else None, store))
+        # Into the field's own dict: what was handed it before (`_Build.run` gives the
+        # writer the manifest before `load_rest`) sees it filled.
+        _read_field(file, name, chunks if keep else None, store, into=getattr(memory, name))
 
 
 def _read_field(
     file: BinaryIO, name: str, chunks: dict[tuple[str, str], _Chunk] | None,
-    store: ChunkStore | None = None,
+    store: ChunkStore | None = None, into: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One field's chunks, up to its empty one; noted in `chunks` (skipped if None). A chunk
-    the file names is read from `store`."""
-    found: dict[str, Any] = {}
+    """One field's chunks, up to its empty one, into `into` (else a new dict); noted in
+    `chunks` (skipped if None). A chunk the file names is read from `store`."""
+    found: dict[str, Any] = {} if into is None else into
     start = file.tell()
     while chunk := pickle.load(file):
         end = file.tell()
