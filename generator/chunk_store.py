@@ -18,8 +18,9 @@ build that publishes.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
+
+from generator import content_files
 
 FOLDER = "chunks"
 """The store's folder in the build state's (`state.state_dir`)."""
@@ -36,12 +37,7 @@ class ChunkStore:
     def put(self, data: bytes) -> str:
         """Store `data` (once: a name already there holds it); return its name."""
         name = hashlib.blake2b(data, digest_size=16).hexdigest()
-        path = self.folder / name
-        if not path.exists():
-            self.folder.mkdir(parents=True, exist_ok=True)
-            partial = self.folder / f".{name}.{os.getpid()}"
-            partial.write_bytes(data)
-            partial.replace(path)  # whole or absent
+        content_files.write_once(self.folder, name, data)
         self.used.add(name)
         return name
 
@@ -58,13 +54,4 @@ class ChunkStore:
     def prune(self) -> int:
         """Remove every chunk the state written through this store does not name (it is
         published: the last one's are no longer needed); return how many went."""
-        try:
-            names = os.listdir(self.folder)  # noqa: PTH208 (names, not a Path each)
-        except FileNotFoundError:
-            return 0
-        removed = 0
-        for name in names:
-            if name not in self.used:
-                (self.folder / name).unlink(missing_ok=True)
-                removed += 1
-        return removed
+        return content_files.remove_all_but(self.folder, self.used)

@@ -16,10 +16,10 @@ its crawl no longer names once its site is published (`prune`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from generator import content_files
 from generator.model import json_digest
 
 FOLDER = "listings"
@@ -47,12 +47,7 @@ class ListingStore:
     def put(self, answer: bytes) -> bytes:
         """Store `answer` (once: a name already there holds it); return its digest."""
         key = digest(answer)
-        path = self.path(key)
-        if not path.exists():
-            self.folder.mkdir(parents=True, exist_ok=True)
-            partial = self.folder / f".{key.hex()}.{os.getpid()}"
-            partial.write_bytes(answer)
-            partial.replace(path)  # whole or absent, whichever process gets there first
+        content_files.write_once(self.folder, key.hex(), answer)
         return key
 
     def get(self, key: bytes) -> bytes:
@@ -69,14 +64,4 @@ class ListingStore:
         By name, without a `Path` for each (a rebuild prunes too: at 20,000
         repositories the store holds 55,000 answers).
         """
-        wanted = {key.hex() for key in keep}
-        try:
-            names = os.listdir(self.folder)  # noqa: PTH208 (names, not a Path each)
-        except FileNotFoundError:
-            return 0
-        removed = 0
-        for name in names:
-            if name not in wanted:
-                (self.folder / name).unlink(missing_ok=True)
-                removed += 1
-        return removed
+        return content_files.remove_all_but(self.folder, {key.hex() for key in keep})
