@@ -270,7 +270,7 @@ def _load(path: Path, crawl: bool = True, rest: bool = True, sources: bool = Fal
 def _load_memory_file(path: Path, file: BinaryIO, crawl: bool, rest: bool) -> Memory | None:
     """The crawl's chunks, then the `Memory`, then its other chunks (`dump_to`), unless
     not `rest` (`load_rest` reads them)."""
-    origin = _Origin(path, _identity(file), store=ChunkStore(path.parent / chunk_store_folder))
+    origin = _origin_of(path, file)
     cache = _read_field(file, "cache", origin.chunks if crawl else None, origin.store)
     value = pickle.load(file)
     if not isinstance(value, Memory) or value.format != FORMAT:
@@ -283,12 +283,17 @@ def _load_memory_file(path: Path, file: BinaryIO, crawl: bool, rest: bool) -> Me
     return value
 
 
+def _origin_of(path: Path, file: BinaryIO) -> _Origin:
+    """Where a state file being read is, and the store of the chunks it names (beside it)."""
+    return _Origin(path, _identity(file), store=ChunkStore(path.parent / chunk_store_folder))
+
+
 def _load_sources_file(path: Path, file: BinaryIO) -> Sources | None:
     """The `Sources`, then its chunked fields (`dump_to`)."""
     value = pickle.load(file)
     if not isinstance(value, Sources) or value.format != FORMAT:
         return None
-    origin = _Origin(path, _identity(file), store=ChunkStore(path.parent / chunk_store_folder))
+    origin = _origin_of(path, file)
     for name in _SOURCE_CHUNKED:
         setattr(value, name, _read_field(file, name, origin.chunks, origin.store))
     for where, chunk in origin.chunks.items():
